@@ -1,0 +1,130 @@
+"""Deliver events to listeners and subscribers in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from asyncz_queue.events.constants import ALL_EVENTS
+from asyncz_queue.events.models import SchedulerEvent
+
+logger = logging.getLogger("asyncz_queue.events")
+
+Listener = Callable[[SchedulerEvent], Any]
+
+#: A subscriber that falls this far behind loses its oldest events (and a warning is logged).
+SUBSCRIBER_BUFFER = 10_000
+
+
+class _Subscription:
+    __slots__ = ("mask", "queue")
+
+    def __init__(self, mask: int) -> None:
+        self.mask = mask
+        self.queue: asyncio.Queue[SchedulerEvent | None] = asyncio.Queue(SUBSCRIBER_BUFFER)
+
+    def put(self, event: SchedulerEvent | None) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            logger.warning(
+                "event subscriber is %d events behind; dropped the oldest", SUBSCRIBER_BUFFER
+            )
+        self.queue.put_nowait(event)
+
+
+class EventBroker:
+    """Calls listeners (plain or async) and feeds `subscribe()` iterators.
+
+    A listener that raises is logged and never stops delivery to the others.
+    """
+
+    def __init__(self) -> None:
+        self._listeners: list[tuple[Listener, int, bool]] = []
+        self._subscriptions: list[_Subscription] = []
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._mask = 0
+
+    def _recompute_mask(self) -> None:
+        mask = 0
+        for _, listener_mask, _ in self._listeners:
+            mask |= listener_mask
+        for subscription in self._subscriptions:
+            mask |= subscription.mask
+        self._mask = mask
+
+    def wants(self, code: int) -> bool:
+        """Whether anyone listens for `code` (lets callers skip building unwanted events)."""
+        return bool(self._mask & code)
+
+    def add_listener(self, callback: Listener, mask: int = ALL_EVENTS) -> None:
+        """Call `callback(event)` for every event whose code is in `mask`."""
+        is_async = inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+            getattr(callback, "__call__", None)  # noqa: B004 - async callable objects
+        )
+        self._listeners.append((callback, mask, is_async))
+        self._recompute_mask()
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop calling `callback` (no error when it was not added)."""
+        self._listeners = [entry for entry in self._listeners if entry[0] != callback]
+        self._recompute_mask()
+
+    async def subscribe(self, mask: int = ALL_EVENTS) -> AsyncIterator[SchedulerEvent]:
+        """Yield every event whose code is in `mask` until the broker is closed."""
+        subscription = _Subscription(mask)
+        self._subscriptions.append(subscription)
+        self._recompute_mask()
+        try:
+            while (event := await subscription.queue.get()) is not None:
+                yield event
+        finally:
+            self._subscriptions.remove(subscription)
+            self._recompute_mask()
+
+    def publish(self, event: SchedulerEvent) -> None:
+        """Deliver `event` now to sync listeners and subscribers; schedule async listeners."""
+        code = event.code
+        if not self._mask & code:
+            return
+        for callback, mask, is_async in self._listeners:
+            if not mask & code:
+                continue
+            if is_async:
+                task = asyncio.get_running_loop().create_task(self._await(callback, event))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+                continue
+            try:
+                result = callback(event)
+            except Exception:
+                logger.exception("event listener %r raised on %s", callback, event.name)
+                continue
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(self._await_result(callback, event, result))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+        for subscription in self._subscriptions:
+            if subscription.mask & code:
+                subscription.put(event)
+
+    async def _await(self, callback: Listener, event: SchedulerEvent) -> None:
+        await self._await_result(callback, event, None)
+
+    async def _await_result(self, callback: Listener, event: SchedulerEvent, result: Any) -> None:
+        try:
+            await (result if result is not None else callback(event))
+        except Exception:
+            logger.exception("event listener %r raised on %s", callback, event.name)
+
+    async def drain(self) -> None:
+        """Wait for async listeners still running."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def close(self) -> None:
+        """End every `subscribe()` iterator after the events already queued."""
+        for subscription in self._subscriptions:
+            subscription.put(None)

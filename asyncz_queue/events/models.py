@@ -1,0 +1,83 @@
+"""Event models: one dataclass per kind, each carrying an integer `code`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from asyncz_queue.events.constants import EVENT_NAMES
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True, kw_only=True)
+class SchedulerEvent:
+    """Something happened to the scheduler itself (start, shutdown, an executor added...)."""
+
+    kind: ClassVar[str] = "scheduler"
+
+    code: int
+    timestamp: datetime = field(default_factory=_now)
+    scheduler_identity: str | None = None
+    alias: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The code's constant name, such as `"TASK_EXECUTED"`."""
+        return EVENT_NAMES.get(self.code, str(self.code))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict that `event_from_dict` turns back into an equal event."""
+        data = asdict(self)
+        data["kind"] = self.kind
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        return data
+
+
+@dataclass(slots=True, kw_only=True)
+class TaskEvent(SchedulerEvent):
+    """Something happened to a task (added, modified, removed, missed a fire...)."""
+
+    kind: ClassVar[str] = "task"
+
+    task_id: str | None = None
+    store: str | None = None
+    scheduled_at: datetime | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class JobEvent(SchedulerEvent):
+    """Something happened to a job (pushed, started, succeeded, failed, retrying...)."""
+
+    kind: ClassVar[str] = "job"
+
+    job_id: str | None = None
+    task_id: str | None = None
+    executor: str | None = None
+    scheduled_at: datetime | None = None
+    attempt: int = 0
+    return_value: Any = None
+    exception: str | None = None
+    traceback: str | None = None
+
+
+_KINDS: dict[str, type[SchedulerEvent]] = {
+    cls.kind: cls for cls in (SchedulerEvent, TaskEvent, JobEvent)
+}
+_DATETIME_FIELDS = {"timestamp", "scheduled_at"}
+
+
+def event_from_dict(data: dict[str, Any]) -> SchedulerEvent:
+    """Rebuild an event from `event.to_dict()` (used to carry events between processes)."""
+    cls = _KINDS[data.get("kind", "scheduler")]
+    names = {f.name for f in fields(cls)}
+    values = {key: value for key, value in data.items() if key in names}
+    for key in _DATETIME_FIELDS & values.keys():
+        if isinstance(values[key], str):
+            values[key] = datetime.fromisoformat(values[key])
+    return cls(**values)

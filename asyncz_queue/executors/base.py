@@ -1,0 +1,199 @@
+"""`BaseExecutor`: the contract every executor implements, and what they all share.
+
+A subclass implements one method, `run_job(job)`, returning the result or raising. The base
+class starts each job as an asyncio task, counts instances per task, enforces the job's
+timeout (unless the subclass does it itself), turns cancellation into a recorded outcome and
+reports every outcome through the callback the scheduler passed to `submit()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from asyncz_queue.exceptions import (
+    JobCancelledError,
+    JobInterruptedError,
+    MaximumInstancesError,
+)
+from asyncz_queue.jobs import Job, JobError, set_current_job
+from asyncz_queue.serializers import ref_to_callable
+
+#: Called once per submitted job: `(job, result, None)` or `(job, None, error)`.
+OnDone = Callable[[Job, Any, "JobError | None"], None]
+
+_callables: dict[str, tuple[Callable[..., Any], bool]] = {}
+
+
+def resolve_callable(ref: str) -> tuple[Callable[..., Any], bool]:
+    """The callable named by `ref` and whether it is a coroutine function (cached)."""
+    try:
+        return _callables[ref]
+    except KeyError:
+        func = ref_to_callable(ref)
+        entry = (func, inspect.iscoroutinefunction(func))
+        _callables[ref] = entry
+        return entry
+
+
+async def call_job(job: Job, func: Callable[..., Any], is_coroutine: bool) -> Any:
+    """Call `func` for `job` on this thread, awaiting the result when it is awaitable."""
+    result = func(*job.args, **job.kwargs)
+    if is_coroutine or inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _check_positive(name: str, value: float | None, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"option {name!r} must be a number > 0, got {value!r}")
+
+
+class BaseExecutor(ABC):
+    """Runs jobs; subclasses implement `run_job`.
+
+    Options (keyword arguments): `max_workers` — how many jobs run at once (the scheduler
+    never hands over more); `timeout` — default seconds per attempt (`Job.timeout` wins).
+    Invalid values raise `ValueError` naming the option.
+    """
+
+    #: Default for `max_workers` when not given.
+    default_max_workers: ClassVar[int] = 10
+    #: True when `run_job` enforces `job.timeout` itself (otherwise the base class does).
+    enforces_timeout: ClassVar[bool] = False
+
+    def __init__(self, *, max_workers: int | None = None, timeout: float | None = None) -> None:
+        if max_workers is None:
+            max_workers = self.default_max_workers
+        if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"option 'max_workers' must be an integer >= 1, got {max_workers!r}")
+        _check_positive("timeout", timeout)
+        self.max_workers = max_workers
+        self.timeout = timeout
+        #: The alias the scheduler registered this executor under.
+        self.name = "default"
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._instances: dict[str, int] = {}
+        self._stopping: dict[str, type[Exception]] = {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} max_workers={self.max_workers}>"
+
+    # ---- to implement ------------------------------------------------------------------
+
+    @abstractmethod
+    async def run_job(self, job: Job) -> Any:
+        """Run one attempt of `job` and return its result (or raise its error)."""
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Acquire resources (threads, processes) before the first job."""
+
+    async def shutdown(self, wait: bool = True) -> None:
+        """Stop: with `wait`, let running jobs finish; without, interrupt them.
+
+        Interrupted jobs are reported with `JobInterruptedError` (the scheduler puts them
+        back to run again). Subclasses that override this call `super().shutdown(wait)`.
+        """
+        if not wait:
+            for job_id in list(self._running):
+                self.stop_job(job_id, JobInterruptedError)
+        await self.join()
+
+    async def join(self) -> None:
+        """Wait until no job runs on this executor."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    # ---- provided ----------------------------------------------------------------------
+
+    @property
+    def free_slots(self) -> int:
+        """How many more jobs may start now."""
+        return self.max_workers - len(self._running)
+
+    @property
+    def running_jobs(self) -> list[str]:
+        """Ids of the jobs running now."""
+        return list(self._running)
+
+    def instances(self, task_id: str) -> int:
+        """How many jobs of `task_id` run on this executor now."""
+        return self._instances.get(task_id, 0)
+
+    def submit(self, job: Job, on_done: OnDone) -> None:
+        """Start `job` in the background; `on_done` receives its outcome.
+
+        Raises `MaximumInstancesError` when the job's task already runs `max_instances`
+        jobs here.
+        """
+        task_id = job.task_id
+        if task_id is not None and job.max_instances is not None:
+            count = self._instances.get(task_id, 0)
+            if count >= job.max_instances:
+                raise MaximumInstancesError(task_id, job.max_instances)
+            self._instances[task_id] = count + 1
+        self._running[job.id] = asyncio.get_running_loop().create_task(
+            self._attempt(job, on_done), name=f"asyncz_queue job {job.id}"
+        )
+
+    def stop_job(self, job_id: str, reason: type[Exception] = JobCancelledError) -> bool:
+        """Ask a running job to stop; returns False when it does not run here.
+
+        The default implementation cancels the job's asyncio task; an executor whose jobs run
+        elsewhere (threads, processes) overrides `interrupt()` to reach them.
+        """
+        task = self._running.get(job_id)
+        if task is None:
+            return False
+        self._stopping[job_id] = reason
+        self.interrupt(job_id, task)
+        return True
+
+    def interrupt(self, job_id: str, task: asyncio.Task[None]) -> None:
+        """Stop the attempt of `job_id` (default: cancel its asyncio task)."""
+        task.cancel()
+
+    async def _attempt(self, job: Job, on_done: OnDone) -> None:
+        set_current_job(job)  # only this asyncio task's context sees it
+        result: Any = None
+        error: JobError | None = None
+        timeout = job.timeout if job.timeout is not None else self.timeout
+        try:
+            if timeout is None or self.enforces_timeout:
+                result = await self.run_job(job)
+            else:
+                async with asyncio.timeout(timeout):
+                    result = await self.run_job(job)
+        except asyncio.CancelledError:
+            reason = self._stopping.get(job.id)
+            if reason is None:
+                raise
+            error = JobError.from_exception(reason(_stop_message(reason, self.name)))
+        except TimeoutError as exc:
+            if timeout is not None and not self.enforces_timeout and not str(exc):
+                exc = TimeoutError(f"the job did not finish within its timeout of {timeout} s")
+            error = JobError.from_exception(exc)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: record, keep serving
+            error = JobError.from_exception(exc)
+        finally:
+            self._running.pop(job.id, None)
+            self._stopping.pop(job.id, None)
+            task_id = job.task_id
+            if task_id is not None and job.max_instances is not None:
+                count = self._instances.get(task_id, 1) - 1
+                if count:
+                    self._instances[task_id] = count
+                else:
+                    self._instances.pop(task_id, None)
+        on_done(job, result, error)
+
+
+def _stop_message(reason: type[Exception], executor: str) -> str:
+    if reason is JobInterruptedError:
+        return f"executor {executor!r} shut down without waiting; the job will run again"
+    return "the job was cancelled while it ran"

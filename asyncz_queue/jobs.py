@@ -1,0 +1,335 @@
+"""`Job` — one execution of a callable — its states, and the `Reference` that awaits it."""
+
+from __future__ import annotations
+
+import contextvars
+import random
+import traceback as traceback_module
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from asyncz_queue.exceptions import JobFailedError
+from asyncz_queue.serializers import callable_to_ref
+
+
+class JobState(StrEnum):
+    """Where a job is in its life: `pending → running → succeeded | failed | retrying …`."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+    @property
+    def finished(self) -> bool:
+        """True for the states a job never leaves."""
+        return self in FINISHED_STATES
+
+
+FINISHED_STATES = frozenset(
+    {JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.SKIPPED}
+)
+#: States in which a job waits for a worker (a retrying job waits for its backoff to pass).
+WAITING_STATES = frozenset({JobState.PENDING, JobState.RETRYING})
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def exception_names(exc_type: type[BaseException]) -> set[str]:
+    """The names a `retry_on` entry may use for `exc_type` or one of its bases."""
+    names: set[str] = set()
+    for cls in exc_type.__mro__:
+        names.add(cls.__qualname__)
+        names.add(f"{cls.__module__}.{cls.__qualname__}")
+    return names
+
+
+def _type_name(exc_type: type[BaseException] | str) -> str:
+    if isinstance(exc_type, str):
+        return exc_type
+    if exc_type.__module__ == "builtins":
+        return exc_type.__qualname__
+    return f"{exc_type.__module__}.{exc_type.__qualname__}"
+
+
+@dataclass(slots=True, frozen=True)
+class JobError:
+    """Why an attempt failed, in a form that crosses processes (no live exception object).
+
+    `names` holds the qualified and plain names of the exception type and its bases, which
+    `retry_on` is matched against; `retryable` is False for `BaseException`s that are not
+    `Exception`s (such as `SystemExit`) unless `retry_on` names them.
+    """
+
+    type_name: str
+    message: str
+    traceback: str
+    names: frozenset[str] = frozenset()
+    retryable: bool = True
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> JobError:
+        """Describe `exc`, with its formatted traceback."""
+        exc_type = type(exc)
+        return cls(
+            type_name=_type_name(exc_type),
+            message=str(exc),
+            traceback="".join(traceback_module.format_exception(exc)),
+            names=frozenset(exception_names(exc_type)),
+            retryable=isinstance(exc, Exception),
+        )
+
+    @classmethod
+    def lost(cls, message: str) -> JobError:
+        """An attempt that ended without an outcome (its worker was lost or stopped)."""
+        return cls("WorkerLost", message, message, frozenset({"WorkerLost"}), True)
+
+
+class Job(BaseModel):
+    """One execution of a callable: immutable; `with_*()` methods return changed copies.
+
+    Build one with `Job.from_func(...)` and push it with `scheduler.push(job)`. A job that
+    a task's trigger fired carries the task's id in `task_id`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    task_id: str | None = None
+    fn: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    executor: str = "default"
+    priority: int = 0
+    state: JobState = JobState.PENDING
+    attempts: int = 0
+    max_attempts: int = Field(default=1, ge=1)
+    max_instances: int | None = Field(default=None, ge=1)
+    retry_on: tuple[str, ...] = ()
+    retry_backoff: float = Field(default=1.0, ge=0)
+    retry_backoff_max: float = Field(default=300.0, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    unique_key: str | None = None
+    scheduled_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    worker_id: str | None = None
+    lease_until: datetime | None = None
+    result: Any = None
+    error_type: str | None = None
+    error: str | None = None
+    errors: tuple[str, ...] = ()
+
+    @field_validator("scheduled_at", "created_at", "started_at", "completed_at", "lease_until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(
+                f"{value.isoformat()} has no timezone; pass an aware datetime "
+                "(for example datetime.now(UTC) or dt.replace(tzinfo=ZoneInfo(...)))"
+            )
+        return value
+
+    @classmethod
+    def from_func(
+        cls,
+        fn: Callable[..., Any] | str,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        executor: str = "default",
+        priority: int = 0,
+        max_attempts: int = 1,
+        scheduled_at: datetime | None = None,
+        unique_key: str | None = None,
+        timeout: float | None = None,
+        retry_on: Iterable[type[BaseException] | str] = (),
+        retry_backoff: float = 1.0,
+        retry_backoff_max: float = 300.0,
+    ) -> Job:
+        """Build a pending job that calls `fn(*args, **kwargs)`.
+
+        `fn` must be importable by name (`"module:qualname"` or a module-level function).
+        `scheduled_at` must be timezone-aware (a naive datetime raises `ValueError`).
+        `retry_on` limits retries to these exception types (default: any `Exception`).
+        """
+        return cls(
+            fn=callable_to_ref(fn),
+            args=tuple(args),
+            kwargs=dict(kwargs or {}),
+            executor=executor,
+            priority=priority,
+            max_attempts=max_attempts,
+            scheduled_at=scheduled_at if scheduled_at is not None else utcnow(),
+            unique_key=unique_key,
+            timeout=timeout,
+            retry_on=tuple(_type_name(t) for t in retry_on),
+            retry_backoff=retry_backoff,
+            retry_backoff_max=retry_backoff_max,
+        )
+
+    def _with(self, **changes: Any) -> Job:
+        # Validate through the model so `with_*` refuses what the constructor refuses.
+        return type(self).model_validate({**self.__dict__, **changes})
+
+    def with_priority(self, priority: int) -> Job:
+        """A copy with another priority (lower runs first)."""
+        return self._with(priority=priority)
+
+    def with_max_attempts(self, max_attempts: int) -> Job:
+        """A copy that may run up to `max_attempts` times."""
+        return self._with(max_attempts=max_attempts)
+
+    def with_scheduled_at(self, scheduled_at: datetime) -> Job:
+        """A copy that does not start before `scheduled_at` (timezone-aware)."""
+        return self._with(scheduled_at=scheduled_at)
+
+    def with_executor(self, executor: str) -> Job:
+        """A copy that runs on the executor with this alias."""
+        return self._with(executor=executor)
+
+    def with_unique_key(self, unique_key: str | None) -> Job:
+        """A copy that is not pushed twice while an unfinished job holds `unique_key`."""
+        return self._with(unique_key=unique_key)
+
+    def with_timeout(self, timeout: float | None) -> Job:
+        """A copy whose attempts fail after `timeout` seconds."""
+        return self._with(timeout=timeout)
+
+    def with_retry_on(self, *exc_types: type[BaseException] | str) -> Job:
+        """A copy that retries only these exception types."""
+        return self._with(retry_on=tuple(_type_name(t) for t in exc_types))
+
+    # ---- state transitions used by the scheduler; never validated again (hot path) ----
+
+    def evolve(self, **changes: Any) -> Job:
+        """A copy with `changes` applied without validation (for internal state changes)."""
+        return self.model_copy(update=changes)
+
+    def should_retry(self, error: JobError) -> bool:
+        """Whether this failed attempt is tried again (attempts left and `retry_on` matches)."""
+        if self.attempts >= self.max_attempts or not error.retryable:
+            return False
+        return not self.retry_on or not error.names.isdisjoint(self.retry_on)
+
+    def retry_delay(self) -> float:
+        """Seconds to wait before the next attempt: exponential backoff with full jitter."""
+        ceiling = min(self.retry_backoff_max, self.retry_backoff * 2 ** max(self.attempts - 1, 0))
+        return random.uniform(0, ceiling)
+
+    def after_success(self, result: Any, now: datetime) -> Job:
+        """The job after an attempt that returned `result`."""
+        return self.model_copy(
+            update={
+                "state": JobState.SUCCEEDED,
+                "result": result,
+                "completed_at": now,
+                "lease_until": None,
+            }
+        )
+
+    def after_failure(self, error: JobError, now: datetime) -> Job:
+        """The job after a failed attempt: `RETRYING` after a backoff, or `FAILED`."""
+        changes: dict[str, Any] = {
+            "error_type": error.type_name,
+            "error": error.message,
+            "errors": (*self.errors, error.traceback),
+            "lease_until": None,
+        }
+        if self.should_retry(error):
+            changes["state"] = JobState.RETRYING
+            changes["scheduled_at"] = now + timedelta(seconds=self.retry_delay())
+            changes["worker_id"] = None
+        else:
+            changes["state"] = JobState.FAILED
+            changes["completed_at"] = now
+        return self.model_copy(update=changes)
+
+    def raise_for_state(self) -> Any:
+        """Return the result of a succeeded job; raise `JobFailedError` for any other end."""
+        if self.state is JobState.SUCCEEDED:
+            return self.result
+        return _raise_failed(self)
+
+
+def _raise_failed(job: Job) -> Any:
+    raise JobFailedError(
+        job.id,
+        job.state.value,
+        job.error_type or job.state.value,
+        job.error or f"the job was {job.state.value}",
+        job.errors[-1] if job.errors else "",
+    )
+
+
+class JobSource(Protocol):
+    """What a `Reference` needs from the scheduler that handed it out."""
+
+    async def get_job(self, job_id: str) -> Job: ...
+
+    async def wait_for_job(self, job_id: str, timeout: float | None) -> Job: ...
+
+
+class Reference:
+    """A handle on a pushed job: `await ref.wait()` for the finished job."""
+
+    __slots__ = ("_source", "job_id")
+
+    def __init__(self, job_id: str, source: JobSource) -> None:
+        self.job_id = job_id
+        self._source = source
+
+    def __repr__(self) -> str:
+        return f"Reference(job_id={self.job_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reference) and other.job_id == self.job_id
+
+    def __hash__(self) -> int:
+        return hash(self.job_id)
+
+    async def get(self) -> Job:
+        """The job as stored now (in whatever state)."""
+        return await self._source.get_job(self.job_id)
+
+    async def wait(self, timeout: float | None = None) -> Job:
+        """The finished job (succeeded, failed, cancelled or skipped).
+
+        Raises the builtin `TimeoutError` when `timeout` seconds pass first.
+        """
+        return await self._source.wait_for_job(self.job_id, timeout)
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """The job's return value; raises `JobFailedError` when it did not succeed."""
+        job = await self.wait(timeout)
+        return job.raise_for_state()
+
+
+_current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
+    "asyncz_queue_current_job", default=None
+)
+
+
+def current_job() -> Job | None:
+    """The job whose attempt is running in this context (any executor), or None.
+
+    `job.id`, `job.attempts` (this attempt's number) and `job.task_id` identify it.
+    """
+    return _current_job.get()
+
+
+def set_current_job(job: Job | None) -> contextvars.Token[Job | None]:
+    """Mark `job` as the one running in this context (for executors)."""
+    return _current_job.set(job)

@@ -1,0 +1,227 @@
+"""`BaseStore`: the async contract every store implements (memory, PostgreSQL, yours).
+
+A store keeps tasks and jobs and is the only place where their state changes. Several
+schedulers may share one store (PostgreSQL), so every method that hands out work does it
+under a lease, and every write that ends a job's attempt is fenced by that lease.
+
+Time is always passed in (`now`), never read inside a store method, so the same calls can
+be replayed in tests. All datetimes are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from asyncz_queue.jobs import Job, JobState
+from asyncz_queue.serializers import Serializer, get_serializer
+from asyncz_queue.tasks import Task
+
+NotificationKind = Literal["tasks", "jobs", "event", "cancel"]
+
+
+@dataclass(slots=True, frozen=True)
+class Notification:
+    """A store's message to the schedulers using it.
+
+    - `"tasks"`: tasks were added or changed; the fire loop should look again.
+    - `"jobs"`: jobs became available; the work loop should look again.
+    - `"event"`: an event from another process; `payload` is the event's dict form.
+    - `"cancel"`: `payload["job_id"]` should be stopped wherever it is running.
+    """
+
+    kind: NotificationKind
+    payload: dict[str, Any] | None = None
+
+
+NotificationHandler = Callable[[Notification], None]
+
+
+@dataclass(slots=True)
+class FireResult:
+    """What the fire loop decided for one acquired task.
+
+    `jobs` are inserted (a job whose `(task_id, scheduled_at)` already exists is ignored),
+    then the task's `next_run_time` is set, or the task is deleted when it is None.
+    """
+
+    task: Task
+    jobs: list[Job]
+    next_run_time: datetime | None
+
+
+@dataclass(slots=True)
+class Acquired:
+    """Jobs handed to a worker (`jobs`, now `RUNNING` under its lease) and jobs recorded as
+    `SKIPPED` because their task already ran `max_instances` jobs (`skipped`)."""
+
+    jobs: list[Job] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
+
+
+class BaseStore(ABC):
+    """The async store contract.
+
+    Arguments and results are checked with `serializer` (JSON unless the store was created
+    with `serializer="pickle"`): a value it cannot store raises `SerializationError` and
+    nothing is written. Unknown ids raise `TaskLookupError` / `JobLookupError`.
+    """
+
+    def __init__(self, serializer: str | Serializer = "json") -> None:
+        self.serializer: Serializer = get_serializer(serializer)
+        self._handler: NotificationHandler | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    async def start(self, identity: str) -> None:  # noqa: B027 - optional hook
+        """Open connections; `identity` names this process in the cluster."""
+
+    async def shutdown(self) -> None:  # noqa: B027 - optional hook
+        """Close connections. Leased work stays leased until its lease runs out."""
+
+    async def migrate(self) -> None:  # noqa: B027 - optional hook
+        """Create or upgrade the store's schema; idempotent. Nothing to do by default."""
+
+    def set_notification_handler(self, handler: NotificationHandler | None) -> None:
+        """Call `handler` (a plain function, on the event loop) for every `Notification`."""
+        self._handler = handler
+
+    def notify(self, notification: Notification) -> None:
+        """Hand `notification` to the handler, if any (for store implementations)."""
+        if self._handler is not None:
+            self._handler(notification)
+
+    async def publish(self, payload: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Send an event's dict form to the other processes sharing this store.
+
+        Stores that only live in one process do nothing.
+        """
+
+    async def request_cancel(self, job_id: str) -> None:  # noqa: B027 - optional hook
+        """Ask every process sharing this store to stop `job_id` if it runs there."""
+
+    # ---- tasks -----------------------------------------------------------------------
+
+    @abstractmethod
+    async def add_task(self, task: Task, replace_existing: bool = False) -> None:
+        """Store a new task; `ConflictIdError` when the id exists and not `replace_existing`."""
+
+    @abstractmethod
+    async def update_task(self, task: Task) -> None:
+        """Replace the stored task with the same id; `TaskLookupError` if there is none."""
+
+    @abstractmethod
+    async def get_task(self, task_id: str) -> Task:
+        """The task with this id; `TaskLookupError` if there is none."""
+
+    @abstractmethod
+    async def get_tasks(self) -> list[Task]:
+        """Every task, by `next_run_time` (paused tasks last), then id."""
+
+    @abstractmethod
+    async def delete_task(self, task_id: str) -> None:
+        """Delete the task (its jobs stay); `TaskLookupError` if there is none."""
+
+    @abstractmethod
+    async def remove_all_tasks(self) -> None:
+        """Delete every task."""
+
+    @abstractmethod
+    async def get_next_run_time(self) -> datetime | None:
+        """The earliest `next_run_time` of any unpaused task, or None."""
+
+    @abstractmethod
+    async def acquire_tasks(
+        self, scheduler_id: str, now: datetime, limit: int, lease_seconds: float
+    ) -> list[Task]:
+        """Lease up to `limit` tasks due at `now` (`next_run_time <= now`) to `scheduler_id`.
+
+        A task leased to another scheduler whose lease has not run out is never returned,
+        so of several schedulers exactly one fires a given run time.
+        """
+
+    @abstractmethod
+    async def release_tasks(self, scheduler_id: str, results: Sequence[FireResult]) -> list[Job]:
+        """Record fires atomically: insert their jobs, advance or delete the tasks, drop the
+        leases. Returns the jobs actually inserted (not the duplicates of a re-fire)."""
+
+    # ---- jobs ------------------------------------------------------------------------
+
+    @abstractmethod
+    async def add_jobs(self, jobs: Sequence[Job]) -> list[Job]:
+        """Store pending jobs; returns, in order, the stored job for each.
+
+        A job whose `unique_key` is held by an unfinished job is not stored: the job holding
+        the key is returned in its place. All or nothing on `SerializationError`.
+        """
+
+    @abstractmethod
+    async def get_job(self, job_id: str) -> Job:
+        """The job with this id; `JobLookupError` if there is none."""
+
+    @abstractmethod
+    async def get_jobs(
+        self, state: JobState | None = None, task_id: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        """Jobs, newest first, optionally only in `state` and/or of `task_id`."""
+
+    @abstractmethod
+    async def get_next_job_time(self, executors: Sequence[str]) -> datetime | None:
+        """The earliest `scheduled_at` of a waiting job for these executors, or None."""
+
+    @abstractmethod
+    async def acquire_jobs(
+        self, worker_id: str, limits: dict[str, int], now: datetime, lease_seconds: float
+    ) -> Acquired:
+        """Lease waiting jobs due at `now` to `worker_id`: at most `limits[alias]` per executor.
+
+        Lower `priority` first, then `scheduled_at`, then insertion order. Each acquired job
+        is `RUNNING` with `attempts` increased, `started_at=now`, `worker_id` and
+        `lease_until` set. A job of a task that already has `max_instances` running jobs
+        (in any process) is recorded `SKIPPED` and returned in `skipped`; it never blocks the
+        jobs behind it.
+        """
+
+    @abstractmethod
+    async def complete_jobs(self, worker_id: str, jobs: Sequence[Job]) -> list[Job]:
+        """Write the outcome of attempts (each job as it should now be stored).
+
+        Fenced: a job is written only while the stored one is `RUNNING` under `worker_id`
+        with the same `attempts`; returns the jobs that were written.
+        """
+
+    @abstractmethod
+    async def extend_leases(
+        self, worker_id: str, job_ids: Sequence[str], lease_until: datetime
+    ) -> list[str]:
+        """Push the leases of running jobs forward; returns the ids this worker still holds."""
+
+    @abstractmethod
+    async def rescue_jobs(self, now: datetime) -> list[Job]:
+        """Return jobs whose lease ran out (a lost worker) to waiting as a new attempt, or to
+        `FAILED` when attempts are exhausted; returns the changed jobs."""
+
+    @abstractmethod
+    async def cancel_job(self, job_id: str, now: datetime) -> Job:
+        """Cancel a waiting job (state `CANCELLED`); a running or finished job is returned
+        unchanged (the scheduler stops a running one). `JobLookupError` if there is none."""
+
+    @abstractmethod
+    async def prune_jobs(self, finished_before: datetime, limit: int = 1000) -> int:
+        """Delete up to `limit` finished jobs completed before `finished_before`; returns how
+        many were deleted."""
+
+    # ---- helpers for implementations ---------------------------------------------------
+
+    def check_task(self, task: Task) -> None:
+        """Raise `SerializationError` when the task's arguments cannot be stored."""
+        self.serializer.check(task.args, f"the arguments of task {task.id!r}")
+        self.serializer.check(task.kwargs, f"the keyword arguments of task {task.id!r}")
+
+    def check_job(self, job: Job) -> None:
+        """Raise `SerializationError` when the job's arguments cannot be stored."""
+        self.serializer.check(job.args, f"the arguments of job {job.id} ({job.fn})")
+        self.serializer.check(job.kwargs, f"the keyword arguments of job {job.id} ({job.fn})")

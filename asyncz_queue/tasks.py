@@ -1,0 +1,141 @@
+"""`Task` — a callable on a trigger — and the pure maths of firing it."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Annotated, Any
+
+from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from asyncz_queue.jobs import Job, JobState
+
+
+def _load_trigger(value: Any) -> BaseTrigger:
+    if isinstance(value, BaseTrigger):
+        return value
+    if isinstance(value, dict):
+        return trigger_from_dict(value)
+    raise ValueError(f"expected a trigger or its dict form, got {type(value).__name__}")
+
+
+TriggerField = Annotated[
+    BaseTrigger,
+    BeforeValidator(_load_trigger),
+    PlainSerializer(lambda trigger: trigger.to_dict(), return_type=dict),
+]
+
+
+class Task(BaseModel):
+    """A schedule: what to call (`fn`, `args`, `kwargs`), when (`trigger`) and how.
+
+    `next_run_time` is None while the task is paused. Tasks are immutable; the scheduler's
+    `update_task`/`reschedule_task`/`pause_task` store changed copies.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    id: str
+    name: str | None = None
+    fn: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    trigger: TriggerField
+    executor: str = "default"
+    store: str = "default"
+    max_instances: int = Field(default=1, ge=1)
+    coalesce: bool = True
+    mistrigger_grace_time: float | None = Field(default=1.0, ge=0)
+    next_run_time: datetime | None = None
+    priority: int = 0
+    max_attempts: int = Field(default=1, ge=1)
+    retry_on: tuple[str, ...] = ()
+    retry_backoff: float = Field(default=1.0, ge=0)
+    retry_backoff_max: float = Field(default=300.0, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+
+    @property
+    def paused(self) -> bool:
+        """True when the task will not fire until resumed."""
+        return self.next_run_time is None
+
+    def job_for(self, scheduled_at: datetime, now: datetime) -> Job:
+        """The pending job of the fire at `scheduled_at` (built without validation: hot path)."""
+        return Job.model_construct(
+            id=str(uuid.uuid4()),
+            task_id=self.id,
+            fn=self.fn,
+            args=self.args,
+            kwargs=self.kwargs,
+            executor=self.executor,
+            priority=self.priority,
+            state=JobState.PENDING,
+            attempts=0,
+            max_attempts=self.max_attempts,
+            max_instances=self.max_instances,
+            retry_on=self.retry_on,
+            retry_backoff=self.retry_backoff,
+            retry_backoff_max=self.retry_backoff_max,
+            timeout=self.timeout,
+            unique_key=None,
+            scheduled_at=scheduled_at,
+            created_at=now,
+            started_at=None,
+            completed_at=None,
+            worker_id=None,
+            lease_until=None,
+            result=None,
+            error_type=None,
+            error=None,
+            errors=(),
+        )
+
+
+#: After this many missed fire times in one go, the rest are skipped in a single jump.
+MAX_CATCH_UP = 1000
+
+
+@dataclass(slots=True)
+class FirePlan:
+    """What one fire of a due task does: the run times to turn into jobs, the missed ones,
+    and the task's next run time (None: the trigger is finished and the task is deleted)."""
+
+    run_times: list[datetime] = field(default_factory=list)
+    missed: list[datetime] = field(default_factory=list)
+    next_run_time: datetime | None = None
+
+
+def plan_fire(task: Task, now: datetime, timezone: tzinfo) -> FirePlan:
+    """Decide what a task due at `now` fires, applying coalesce and the misfire grace time.
+
+    Pure: the caller supplies `now`. Run times older than `mistrigger_grace_time` are missed;
+    with `coalesce` all due run times collapse into the latest one.
+    """
+    plan = FirePlan()
+    due: list[datetime] = []
+    run_time = task.next_run_time
+    trigger = task.trigger
+    while run_time is not None and run_time <= now:
+        due.append(run_time)
+        if len(due) >= MAX_CATCH_UP:
+            # A tiny interval after a long outage: jump to the present instead of walking.
+            run_time = trigger.get_next_trigger_time(timezone, None, now + _EPSILON)
+            break
+        run_time = trigger.get_next_trigger_time(timezone, run_time, now)
+    plan.next_run_time = run_time
+    if not due:
+        return plan
+    grace = task.mistrigger_grace_time
+    if task.coalesce:
+        due = due[-1:]
+    for run_time in due:
+        if grace is not None and (now - run_time).total_seconds() > grace:
+            plan.missed.append(run_time)
+        else:
+            plan.run_times.append(run_time)
+    return plan
+
+
+_EPSILON = timedelta(microseconds=1)
