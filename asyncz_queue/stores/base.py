@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import Serializer, get_serializer
@@ -69,6 +69,13 @@ class BaseStore(ABC):
     with `serializer="pickle"`): a value it cannot store raises `SerializationError` and
     nothing is written. Unknown ids raise `TaskLookupError` / `JobLookupError`.
     """
+
+    #: True when events published here reach other processes (the scheduler then publishes
+    #: every event, not only those a local listener wants).
+    broadcasts: ClassVar[bool] = False
+    #: Seconds between looks at the store even without a notification (None: notifications
+    #: are reliable, as in a single process).
+    poll_interval: float | None = None
 
     def __init__(self, serializer: str | Serializer = "json") -> None:
         self.serializer: Serializer = get_serializer(serializer)

@@ -249,7 +249,7 @@ class MemoryStore(BaseStore):
             heap = self._ready.get(alias)
             taken = 0
             while heap and taken < limit:
-                _, scheduled_at, _, job_id = heapq.heappop(heap)
+                job_id = heapq.heappop(heap)[3]
                 job = jobs.get(job_id)
                 if job is None or job.state not in WAITING_STATES:
                     continue

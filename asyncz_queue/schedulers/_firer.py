@@ -1,0 +1,111 @@
+"""The fire loop: turn each due run time of a task into a job, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from asyncz_queue.events import JobEvent, TaskEvent, constants
+from asyncz_queue.jobs import utcnow
+from asyncz_queue.stores import BaseStore, FireResult
+from asyncz_queue.tasks import plan_fire
+
+if TYPE_CHECKING:
+    from asyncz_queue.schedulers.asyncio import AsyncIOScheduler
+
+#: How many due tasks one store call leases at a time.
+FIRE_BATCH = 500
+
+
+class Firer:
+    """Fires due tasks of every store (role `scheduler`)."""
+
+    def __init__(self, scheduler: AsyncIOScheduler) -> None:
+        self.scheduler = scheduler
+        self.wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        """Fire what is due, then sleep until the next run time or a wake-up."""
+        scheduler = self.scheduler
+        while True:
+            self.wakeup.clear()
+            delay: float | None = None
+            if not scheduler.paused:
+                delay = await self.fire_due(utcnow())
+            await scheduler.sleep(self.wakeup, delay)
+
+    async def fire_due(self, now: datetime) -> float | None:
+        """Fire every task due at `now`; return seconds until the next run time (or None)."""
+        next_times: list[datetime] = []
+        for store_name, store in self.scheduler.stores.items():
+            await self._fire_store(store_name, store, now)
+            next_time = await store.get_next_run_time()
+            if next_time is not None:
+                next_times.append(next_time)
+        if not next_times:
+            return None
+        return max((min(next_times) - utcnow()).total_seconds(), 0.0)
+
+    async def _fire_store(self, store_name: str, store: BaseStore, now: datetime) -> None:
+        scheduler = self.scheduler
+        while True:
+            tasks = await store.acquire_tasks(
+                scheduler.identity, now, FIRE_BATCH, scheduler.lease_seconds
+            )
+            if not tasks:
+                return
+            results: list[FireResult] = []
+            missed: list[TaskEvent] = []
+            want_missed = scheduler.broker.wants(constants.TASK_MISSED) or store.broadcasts
+            for task in tasks:
+                plan = plan_fire(task, now, scheduler.timezone)
+                jobs = [task.job_for(run_time, now) for run_time in plan.run_times]
+                results.append(FireResult(task, jobs, plan.next_run_time))
+                if want_missed:
+                    missed.extend(
+                        TaskEvent(
+                            code=constants.TASK_MISSED,
+                            scheduler_identity=scheduler.identity,
+                            task_id=task.id,
+                            store=store_name,
+                            scheduled_at=run_time,
+                        )
+                        for run_time in plan.missed
+                    )
+            inserted = await store.release_tasks(scheduler.identity, results)
+            for event in missed:
+                scheduler.emit(event, store_name)
+            self._report(store_name, store, results, inserted)
+            if len(tasks) < FIRE_BATCH:
+                return
+
+    def _report(
+        self, store_name: str, store: BaseStore, results: list[FireResult], inserted: list
+    ) -> None:
+        scheduler = self.scheduler
+        if scheduler.broker.wants(constants.TASK_SUBMITTED) or store.broadcasts:
+            for job in inserted:
+                scheduler.emit(
+                    JobEvent(
+                        code=constants.TASK_SUBMITTED,
+                        scheduler_identity=scheduler.identity,
+                        job_id=job.id,
+                        task_id=job.task_id,
+                        executor=job.executor,
+                        scheduled_at=job.scheduled_at,
+                    ),
+                    store_name,
+                )
+        if scheduler.broker.wants(constants.TASK_REMOVED) or store.broadcasts:
+            for result in results:
+                if result.next_run_time is None:
+                    scheduler.emit(
+                        TaskEvent(
+                            code=constants.TASK_REMOVED,
+                            scheduler_identity=scheduler.identity,
+                            task_id=result.task.id,
+                            store=store_name,
+                        ),
+                        store_name,
+                    )

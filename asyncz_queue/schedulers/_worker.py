@@ -1,0 +1,258 @@
+"""The work loop: acquire due jobs, hand them to executors, record their outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from asyncz_queue.events import JobEvent, constants
+from asyncz_queue.exceptions import (
+    JobCancelledError,
+    JobInterruptedError,
+    MaximumInstancesError,
+    SerializationError,
+)
+from asyncz_queue.jobs import Job, JobError, JobState, utcnow
+from asyncz_queue.stores import BaseStore
+
+if TYPE_CHECKING:
+    from asyncz_queue.schedulers.asyncio import AsyncIOScheduler
+
+logger = logging.getLogger("asyncz_queue.worker")
+
+_COMPLETION_CODES = {
+    JobState.SUCCEEDED: constants.JOB_SUCCEEDED,
+    JobState.FAILED: constants.JOB_FAILED,
+    JobState.RETRYING: constants.JOB_RETRYING,
+    JobState.CANCELLED: constants.JOB_CANCELLED,
+    JobState.SKIPPED: constants.TASK_MAX_INSTANCES,
+}
+_CANCELLED = JobCancelledError.__qualname__
+_INTERRUPTED = JobInterruptedError.__qualname__
+
+
+class Worker:
+    """Runs the jobs of the stores on this process's executors (role `worker`)."""
+
+    def __init__(self, scheduler: AsyncIOScheduler) -> None:
+        self.scheduler = scheduler
+        self.wakeup = asyncio.Event()
+        self._flush_needed = asyncio.Event()
+        self._outcomes: dict[str, list[Job]] = defaultdict(list)
+        self._origin: dict[str, str] = {}  # job id -> store name, while it runs here
+        self._flushing = False
+
+    # ---- acquiring -----------------------------------------------------------------
+
+    def _limits(self) -> dict[str, int]:
+        return {
+            name: free
+            for name, executor in self.scheduler.executors.items()
+            if (free := executor.free_slots) > 0
+        }
+
+    async def run(self) -> None:
+        """Acquire and start jobs until cancelled; sleep while there is nothing to do."""
+        scheduler = self.scheduler
+        while True:
+            self.wakeup.clear()
+            delay: float | None = None
+            if not scheduler.paused:
+                delay = await self._acquire_round()
+            await scheduler.sleep(self.wakeup, delay)
+
+    async def _acquire_round(self) -> float | None:
+        """Start what is due; return seconds until something may be due (None: unknown)."""
+        scheduler = self.scheduler
+        limits = self._limits()
+        if not limits:
+            return None
+        now = utcnow()
+        for store_name, store in scheduler.stores.items():
+            acquired = await store.acquire_jobs(
+                scheduler.identity, limits, now, scheduler.lease_seconds
+            )
+            for job in acquired.skipped:
+                self._report(store_name, store, job, now)
+            for job in acquired.jobs:
+                self._start(store_name, job, now)
+                limits[job.executor] -= 1
+            if any(limit <= 0 for limit in limits.values()):
+                return 0.0  # filled a batch: there may be more waiting
+            limits = {alias: limit for alias, limit in limits.items() if limit > 0}
+        next_times = [
+            when
+            for store in scheduler.stores.values()
+            if (when := await store.get_next_job_time(list(limits))) is not None
+        ]
+        if not next_times:
+            return None
+        return max((min(next_times) - utcnow()).total_seconds(), 0.0)
+
+    def _start(self, store_name: str, job: Job, now: datetime) -> None:
+        executor = self.scheduler.executors[job.executor]
+        self._origin[job.id] = store_name
+        try:
+            executor.submit(job, self._on_done)
+        except MaximumInstancesError as exc:
+            skipped = job.evolve(
+                state=JobState.SKIPPED,
+                completed_at=now,
+                error_type="MaximumInstancesError",
+                error=str(exc),
+            )
+            self._record(job.id, skipped)
+            return
+        broker = self.scheduler.broker
+        if broker.wants(constants.JOB_STARTED):
+            self.scheduler.emit(self._event(constants.JOB_STARTED, job), store_name)
+
+    # ---- outcomes ------------------------------------------------------------------
+
+    def _on_done(self, job: Job, result: Any, error: JobError | None) -> None:
+        """Executor callback: turn an attempt's outcome into the job's next state."""
+        now = utcnow()
+        if error is None:
+            store = self.scheduler.stores[self._origin[job.id]]
+            try:
+                store.serializer.dumps(result)
+            except SerializationError as exc:
+                error = JobError.from_exception(
+                    SerializationError(
+                        f"the result of type {type(result).__qualname__} cannot be stored: {exc}"
+                    )
+                )
+            else:
+                self._record(job.id, job.after_success(result, now))
+                return
+        if error.type_name.endswith(_CANCELLED):
+            after = job.evolve(
+                state=JobState.CANCELLED,
+                completed_at=now,
+                lease_until=None,
+                error_type=error.type_name,
+                error=error.message,
+            )
+        elif error.type_name.endswith(_INTERRUPTED):
+            after = job.evolve(
+                state=JobState.PENDING, worker_id=None, lease_until=None, scheduled_at=now
+            )
+        else:
+            after = job.after_failure(error, now)
+        self._record(job.id, after)
+
+    def _record(self, job_id: str, after: Job) -> None:
+        self._outcomes[self._origin.pop(job_id)].append(after)
+        self._flush_needed.set()
+        self.wakeup.set()  # a slot is free again
+
+    async def flush_loop(self) -> None:
+        """Write outcomes in batches as they arrive; retry with backoff while the store fails."""
+        backoff = 0.1
+        while True:
+            await self._flush_needed.wait()
+            try:
+                await self.flush()
+                backoff = 0.1
+            except Exception:
+                logger.exception("could not record job outcomes; retrying in %.1f s", backoff)
+                self._flush_needed.set()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def flush(self) -> None:
+        """Write every outcome recorded so far (one store call per store), then report it.
+
+        A batch whose write fails or is cancelled stays queued for the next flush.
+        """
+        self._flush_needed.clear()
+        while self._outcomes:
+            store_name, jobs = self._outcomes.popitem()
+            store = self.scheduler.stores[store_name]
+            try:
+                written = await store.complete_jobs(self.scheduler.identity, jobs)
+            except BaseException:
+                self._outcomes[store_name] = jobs + self._outcomes.get(store_name, [])
+                raise
+            if len(written) != len(jobs):
+                lost = {job.id for job in jobs} - {job.id for job in written}
+                logger.warning(
+                    "lost the lease of %d job(s) before completing them: %s",
+                    len(lost),
+                    ", ".join(sorted(lost)),
+                )
+            now = utcnow()
+            for job in written:
+                self._report(store_name, store, job, now)
+
+    def _report(self, store_name: str, store: BaseStore, job: Job, now: datetime) -> None:
+        scheduler = self.scheduler
+        code = _COMPLETION_CODES.get(job.state)
+        if code is not None and (scheduler.broker.wants(code) or store.broadcasts):
+            scheduler.emit(self._event(code, job), store_name)
+        if job.state.finished:
+            scheduler.job_finished(job)
+
+    def _event(self, code: int, job: Job) -> JobEvent:
+        failed = job.state in (JobState.FAILED, JobState.RETRYING) or (
+            job.state is JobState.CANCELLED and job.error is not None
+        )
+        return JobEvent(
+            code=code,
+            scheduler_identity=self.scheduler.identity,
+            job_id=job.id,
+            task_id=job.task_id,
+            executor=job.executor,
+            scheduled_at=job.scheduled_at,
+            attempt=job.attempts,
+            return_value=job.result if job.state is JobState.SUCCEEDED else None,
+            exception=f"{job.error_type}: {job.error}" if failed else None,
+            traceback=job.errors[-1] if failed and job.errors else None,
+        )
+
+    # ---- housekeeping --------------------------------------------------------------
+
+    def running_job_ids(self) -> dict[str, list[str]]:
+        """Ids of the jobs running here, by store name."""
+        by_store: dict[str, list[str]] = defaultdict(list)
+        for job_id, store_name in self._origin.items():
+            by_store[store_name].append(job_id)
+        return by_store
+
+    async def housekeeping_loop(self) -> None:
+        """Renew leases of running jobs, rescue lost ones, prune old finished jobs."""
+        scheduler = self.scheduler
+        interval = scheduler.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.housekeeping(utcnow())
+
+    async def housekeeping(self, now: datetime) -> None:
+        """One round of lease renewal, rescue and pruning at `now`."""
+        scheduler = self.scheduler
+        lease_until = now + timedelta(seconds=scheduler.lease_seconds)
+        running = self.running_job_ids()
+        for store_name, store in scheduler.stores.items():
+            if running.get(store_name):
+                await store.extend_leases(scheduler.identity, running[store_name], lease_until)
+            for job in await store.rescue_jobs(now):
+                self._report(store_name, store, job, now)
+            if scheduler.job_retention is not None:
+                cutoff = now - timedelta(seconds=scheduler.job_retention)
+                await store.prune_jobs(cutoff)
+
+    def stop_job(self, job_id: str) -> bool:
+        """Ask the executor running `job_id` here to stop it."""
+        return any(executor.stop_job(job_id) for executor in self.scheduler.executors.values())
+
+    async def wait_idle(self, executors: Iterable[Any]) -> None:
+        """Wait for the executors' running jobs, then write their outcomes."""
+        for executor in executors:
+            await executor.join()
+        await self.flush()

@@ -1,0 +1,451 @@
+"""`AsyncIOScheduler`: composes stores, executors, events and the two loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from datetime import tzinfo
+from typing import Any
+
+from asyncz_queue.events import EventBroker, JobEvent, SchedulerEvent, constants
+from asyncz_queue.events.models import event_from_dict
+from asyncz_queue.exceptions import (
+    SchedulerAlreadyRunningError,
+    SchedulerNotRunningError,
+    UnknownAliasError,
+)
+from asyncz_queue.executors import BaseExecutor
+from asyncz_queue.jobs import Job, JobState, Reference, utcnow
+from asyncz_queue.schedulers import _config
+from asyncz_queue.schedulers._firer import Firer
+from asyncz_queue.schedulers._tasks import TaskAPI
+from asyncz_queue.schedulers._worker import Worker
+from asyncz_queue.stores import BaseStore, Notification
+
+logger = logging.getLogger("asyncz_queue.scheduler")
+
+
+class AsyncIOScheduler(TaskAPI):
+    """An asyncio scheduler: tasks fire into jobs, jobs run on executors, events report it.
+
+    Args:
+        stores: store name -> instance or `{"type": alias, **options}` /
+            `{"class": "pkg.mod:Class", **options}`; default one memory store `"default"`.
+        executors: executor name -> instance or config dict; default one `asyncio` executor
+            `"default"`.
+        task_defaults: defaults for `add_task` (`max_instances`, `coalesce`,
+            `mistrigger_grace_time`, `max_attempts`, `retry_backoff`, `retry_backoff_max`,
+            `timeout`).
+        timezone: IANA name or tzinfo; the default of every trigger built without one.
+        identity: this process's name in the cluster (default: host, pid and a random tag).
+        role: `"scheduler"` fires triggers, `"worker"` runs jobs, `"both"` does both.
+        lease_seconds: how long acquired work stays leased without renewal.
+        job_retention: seconds finished jobs are kept (None: forever).
+
+    An unknown store or executor alias raises `UnknownAliasError`; an invalid option
+    raises `ConfigurationError` naming it.
+    """
+
+    def __init__(
+        self,
+        stores: dict[str, Any] | None = None,
+        executors: dict[str, Any] | None = None,
+        task_defaults: dict[str, Any] | None = None,
+        timezone: str | tzinfo | None = "UTC",
+        identity: str | None = None,
+        role: _config.Role = "both",
+        lease_seconds: float = 30.0,
+        job_retention: float | None = 86_400.0,
+    ) -> None:
+        self.stores: dict[str, BaseStore] = _config.build_stores(stores)
+        self.executors: dict[str, BaseExecutor] = _config.build_executors(executors)
+        self.task_defaults = _config.build_task_defaults(task_defaults)
+        self.timezone: tzinfo = _config.resolve_timezone(timezone)
+        self.identity = identity or _config.default_identity()
+        self.role = _config.check_role(role)
+        self.lease_seconds = lease_seconds
+        self.job_retention = job_retention
+        self.broker = EventBroker()
+        self.paused = False
+        self._running = False
+        self._stopped: asyncio.Event | None = None
+        self._stack: AsyncExitStack | None = None
+        self._firer: Firer | None = None
+        self._worker: Worker | None = None
+        self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
+        self._shutdown_wait = True
+        super().__init__()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True between `start()` and `shutdown()` (also while paused)."""
+        return self._running
+
+    @property
+    def fires(self) -> bool:
+        """Whether this process fires triggers (role `scheduler` or `both`)."""
+        return self.role in ("scheduler", "both")
+
+    @property
+    def works(self) -> bool:
+        """Whether this process runs jobs (role `worker` or `both`)."""
+        return self.role in ("worker", "both")
+
+    async def start(self, paused: bool = False) -> None:
+        """Start stores, executors and loops; add the tasks added before `start()`.
+
+        Raises `SchedulerAlreadyRunningError` when already running.
+        """
+        if self._running:
+            raise SchedulerAlreadyRunningError
+        self.paused = paused
+        self._stopped = asyncio.Event()
+        async with AsyncExitStack() as stack:
+            for store in self.stores.values():
+                await store.start(self.identity)
+                stack.push_async_callback(store.shutdown)
+                store.set_notification_handler(self._on_notification)
+            stack.callback(self.broker.close)
+            if self.works:
+                for executor in self.executors.values():
+                    await executor.start()
+                self._worker = Worker(self)
+                stack.push_async_callback(self._stop_worker)
+            self._running = True
+            stack.callback(setattr, self, "_running", False)
+            await self._add_pending_tasks()
+            tasks = []
+            if self.fires:
+                self._firer = Firer(self)
+                tasks.append(self._firer.run())
+            if self._worker is not None:
+                tasks += [
+                    self._worker.run(),
+                    self._worker.flush_loop(),
+                    self._worker.housekeeping_loop(),
+                ]
+            for coro in tasks:
+                stack.push_async_callback(_cancel, asyncio.create_task(coro))
+            self._stack = stack.pop_all()
+        self.emit(SchedulerEvent(code=constants.SCHEDULER_START, scheduler_identity=self.identity))
+        if paused:
+            self.emit(
+                SchedulerEvent(code=constants.SCHEDULER_PAUSED, scheduler_identity=self.identity)
+            )
+
+    async def shutdown(self, wait: bool = True) -> None:
+        """Stop the loops and executors; with `wait`, running jobs finish first.
+
+        Without `wait`, running jobs are interrupted and put back to run again.
+        Raises `SchedulerNotRunningError` when not running.
+        """
+        if not self._running or self._stack is None:
+            raise SchedulerNotRunningError
+        self._shutdown_wait = wait
+        self.emit(
+            SchedulerEvent(code=constants.SCHEDULER_SHUTDOWN, scheduler_identity=self.identity)
+        )
+        stack, self._stack = self._stack, None
+        await stack.aclose()
+        await self.broker.drain()
+        for futures in self._waiters.values():
+            for future in futures:
+                future.cancel()
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def _stop_worker(self) -> None:
+        worker = self._worker
+        assert worker is not None
+        for executor in self.executors.values():
+            await executor.shutdown(wait=self._shutdown_wait)
+        await worker.flush()
+        self._worker = None
+
+    async def __aenter__(self) -> AsyncIOScheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._running:
+            await self.shutdown()
+
+    async def pause(self) -> None:
+        """Stop firing tasks and starting jobs; running jobs go on."""
+        self.paused = True
+        self.emit(SchedulerEvent(code=constants.SCHEDULER_PAUSED, scheduler_identity=self.identity))
+
+    async def resume(self) -> None:
+        """Fire tasks and start jobs again after `pause()`."""
+        self.paused = False
+        self._wake(tasks=True, jobs=True)
+        self.emit(
+            SchedulerEvent(code=constants.SCHEDULER_RESUMED, scheduler_identity=self.identity)
+        )
+
+    async def run_until_stopped(self) -> None:
+        """Run (starting if needed) until `shutdown()` or SIGINT/SIGTERM, then shut down."""
+        if not self._running:
+            await self.start()
+        assert self._stopped is not None
+        loop = asyncio.get_running_loop()
+        installed = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._on_signal)
+                installed.append(signum)
+        try:
+            await self._stopped.wait()
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    def _on_signal(self) -> None:
+        if self._running and self._stack is not None:
+            asyncio.get_running_loop().create_task(self.shutdown())
+
+    async def migrate(self) -> None:
+        """Create or upgrade every store's schema (idempotent)."""
+        for store in self.stores.values():
+            await store.migrate()
+
+    # ---- plugins ---------------------------------------------------------------------
+
+    def store(self, name: str) -> BaseStore:
+        """The store called `name`; `UnknownAliasError` lists the configured ones."""
+        try:
+            return self.stores[name]
+        except KeyError:
+            raise UnknownAliasError("store", name, self.stores) from None
+
+    def check_executor(self, name: str) -> None:
+        """Raise `UnknownAliasError` unless an executor called `name` is configured."""
+        if name not in self.executors:
+            raise UnknownAliasError("executor", name, self.executors)
+
+    async def add_executor(self, name: str, executor: BaseExecutor | dict[str, Any]) -> None:
+        """Add (and, when running as a worker, start) an executor under `name`."""
+        instance = _config.build_executor(name, executor)
+        if self._running and self.works:
+            await instance.start()
+        self.executors[name] = instance
+        self.emit(
+            SchedulerEvent(
+                code=constants.EXECUTOR_ADDED, scheduler_identity=self.identity, alias=name
+            )
+        )
+        self._wake(jobs=True)
+
+    async def remove_executor(self, name: str, wait: bool = True) -> None:
+        """Shut down and remove the executor called `name`."""
+        self.check_executor(name)
+        executor = self.executors.pop(name)
+        if self._running and self.works:
+            await executor.shutdown(wait=wait)
+            if self._worker is not None:
+                await self._worker.flush()
+        self.emit(
+            SchedulerEvent(
+                code=constants.EXECUTOR_REMOVED, scheduler_identity=self.identity, alias=name
+            )
+        )
+
+    # ---- events ----------------------------------------------------------------------
+
+    def add_listener(
+        self, callback: Callable[[SchedulerEvent], Any], mask: int = constants.ALL_EVENTS
+    ) -> None:
+        """Call `callback(event)` (plain or async) for each event whose code is in `mask`."""
+        self.broker.add_listener(callback, mask)
+
+    def remove_listener(self, callback: Callable[[SchedulerEvent], Any]) -> None:
+        """Stop calling `callback`."""
+        self.broker.remove_listener(callback)
+
+    def subscribe(self, mask: int = constants.ALL_EVENTS) -> AsyncIterator[SchedulerEvent]:
+        """Iterate over events whose code is in `mask` until the scheduler shuts down."""
+        return self.broker.subscribe(mask)
+
+    def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None:
+        """Deliver `event` here, and to other processes through its store if it can."""
+        self.broker.publish(event)
+        store = self.stores.get(store_name) if store_name is not None else None
+        if store is not None and store.broadcasts and self._running:
+            payload = event.to_dict()
+            asyncio.get_running_loop().create_task(store.publish(payload))
+
+    def _on_notification(self, notification: Notification) -> None:
+        kind = notification.kind
+        if kind == "jobs":
+            self._wake(jobs=True)
+        elif kind == "tasks":
+            self._wake(tasks=True)
+        elif kind == "event" and notification.payload is not None:
+            event = event_from_dict(notification.payload)
+            self.broker.publish(event)
+            if isinstance(event, JobEvent) and event.job_id in self._waiters:
+                asyncio.get_running_loop().create_task(self._refresh_waiters(event.job_id))
+        elif kind == "cancel" and notification.payload and self._worker is not None:
+            self._worker.stop_job(notification.payload["job_id"])
+
+    def _wake(self, tasks: bool = False, jobs: bool = False) -> None:
+        if tasks and self._firer is not None:
+            self._firer.wakeup.set()
+        if jobs and self._worker is not None:
+            self._worker.wakeup.set()
+
+    async def sleep(self, wakeup: asyncio.Event, delay: float | None) -> None:
+        """Wait for `wakeup`, at most `delay` seconds (and at most the stores' poll interval)."""
+        polls = [s.poll_interval for s in self.stores.values() if s.poll_interval is not None]
+        if polls:
+            delay = min(polls) if delay is None else min(delay, *polls)
+        if delay is not None and delay <= 0:
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await wakeup.wait()
+
+    # ---- jobs ------------------------------------------------------------------------
+
+    async def push(
+        self, job: Job | Callable[..., Any] | str, *args: Any, **kwargs: Any
+    ) -> Reference:
+        """Queue a job (or `fn(*args, **kwargs)`) and return a `Reference` to it.
+
+        A job whose `unique_key` is held by an unfinished job returns that job's reference.
+        Raises `UnknownAliasError` for an executor that is not configured and
+        `SerializationError` for arguments the store cannot keep.
+        """
+        if not isinstance(job, Job):
+            job = Job.from_func(job, args=args, kwargs=kwargs)
+        elif args or kwargs:
+            raise TypeError("push(job) takes no arguments; put them in Job.from_func()")
+        return (await self.push_many([job]))[0]
+
+    async def push_many(self, jobs: list[Job], store: str = "default") -> list[Reference]:
+        """Queue several jobs in one store call; references in the same order."""
+        target = self.store(store)
+        for job in jobs:
+            self.check_executor(job.executor)
+        stored = await target.add_jobs(jobs)
+        if self.broker.wants(constants.JOB_PUSHED) or target.broadcasts:
+            for job in stored:
+                self.emit(
+                    JobEvent(
+                        code=constants.JOB_PUSHED,
+                        scheduler_identity=self.identity,
+                        job_id=job.id,
+                        task_id=job.task_id,
+                        executor=job.executor,
+                        scheduled_at=job.scheduled_at,
+                    ),
+                    store,
+                )
+        return [Reference(job.id, self) for job in stored]
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job with this id from whichever store holds it; `JobLookupError` if none."""
+        stores = list(self.stores.values())
+        for store in stores[:-1]:
+            with contextlib.suppress(LookupError):
+                return await store.get_job(job_id)
+        return await stores[-1].get_job(job_id)
+
+    async def get_jobs(
+        self, state: Any = None, task_id: str | None = None, limit: int = 100
+    ) -> list[Job]:
+        """Jobs of every store, newest first, optionally filtered by state and task."""
+        found: list[Job] = []
+        for store in self.stores.values():
+            found += await store.get_jobs(state=state, task_id=task_id, limit=limit)
+        found.sort(key=lambda job: job.created_at, reverse=True)
+        return found[:limit]
+
+    async def cancel_job(self, job_id: str) -> Job:
+        """Cancel a waiting job, or ask a running one to stop; returns the job as it is now.
+
+        A cancelled job ends in state `CANCELLED` with a `JOB_CANCELLED` event. A running job
+        is stopped where it runs (asyncio: cancelled; process pool: its child is stopped;
+        thread pool: flagged, since a thread cannot be killed).
+        """
+        for name, store in self.stores.items():
+            try:
+                job = await store.cancel_job(job_id, utcnow())
+            except LookupError:
+                continue
+            if job.state is JobState.CANCELLED:
+                self.emit(
+                    JobEvent(
+                        code=constants.JOB_CANCELLED,
+                        scheduler_identity=self.identity,
+                        job_id=job.id,
+                        task_id=job.task_id,
+                        executor=job.executor,
+                        scheduled_at=job.scheduled_at,
+                        attempt=job.attempts,
+                    ),
+                    name,
+                )
+                self.job_finished(job)
+            elif job.state is JobState.RUNNING and (
+                self._worker is None or not self._worker.stop_job(job_id)
+            ):
+                await store.request_cancel(job_id)
+            return job
+        return await self.get_job(job_id)  # raises JobLookupError
+
+    def job_finished(self, job: Job) -> None:
+        """Resolve the `Reference.wait()` calls waiting for `job`."""
+        for future in self._waiters.pop(job.id, ()):
+            if not future.done():
+                future.set_result(job)
+
+    async def _refresh_waiters(self, job_id: str) -> None:
+        job = await self.get_job(job_id)
+        if job.state.finished:
+            self.job_finished(job)
+
+    async def wait_for_job(self, job_id: str, timeout: float | None = None) -> Job:
+        """The job once finished; the builtin `TimeoutError` when `timeout` passes first."""
+        job = await self.get_job(job_id)
+        if job.state.finished:
+            return job
+        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(future)
+        polls = [s.poll_interval for s in self.stores.values() if s.poll_interval is not None]
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    job = await self.get_job(job_id)  # finished between the checks?
+                    if job.state.finished:
+                        return job
+                    done, _ = await asyncio.wait([future], timeout=min(polls, default=None))
+                    if done:
+                        return future.result()
+        finally:
+            waiters = self._waiters.get(job_id)
+            if waiters and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[job_id]
+
+    # ---- ASGI ------------------------------------------------------------------------
+
+    def asgi(self, app: Any = None, handle_lifespan: bool = False, wait: bool = True) -> Any:
+        """Wrap an ASGI app so its lifespan starts and stops this scheduler (see contrib)."""
+        from asyncz_queue.contrib.asgi import wrap_asgi  # the face is loaded on demand
+
+        return wrap_asgi(self, app, handle_lifespan=handle_lifespan, wait=wait)
+
+
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,426 @@
+"""The scheduler end to end on the memory store: lifecycle, jobs, tasks and events."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from asyncz_queue import AsyncIOScheduler, Job, JobState
+from asyncz_queue.events import JobEvent, constants
+from asyncz_queue.exceptions import (
+    CallableReferenceError,
+    ConflictIdError,
+    JobFailedError,
+    SchedulerAlreadyRunningError,
+    SchedulerNotRunningError,
+    SerializationError,
+    TaskLookupError,
+    UnknownAliasError,
+)
+from asyncz_queue.executors import AsyncIOExecutor, DebugExecutor
+from asyncz_queue.stores import MemoryStore
+from tests.schedulers import funcs
+
+pytestmark = pytest.mark.anyio
+
+F = "tests.schedulers.funcs"
+
+
+@pytest.fixture(autouse=True)
+def _reset_funcs() -> None:
+    funcs.calls.clear()
+    funcs.failures.clear()
+    funcs.gate = asyncio.Event()  # an Event binds to the loop of its first wait
+
+
+async def test_defaults_are_one_memory_store_and_one_asyncio_executor() -> None:
+    scheduler = AsyncIOScheduler()
+    assert list(scheduler.stores) == ["default"]
+    assert isinstance(scheduler.stores["default"], MemoryStore)
+    assert isinstance(scheduler.executors["default"], AsyncIOExecutor)
+
+
+async def test_unknown_executor_alias_names_it_and_lists_known_ones() -> None:
+    with pytest.raises(UnknownAliasError, match=r"'nosuch'.*'asyncio'.*'debug'"):
+        AsyncIOScheduler(executors={"default": {"type": "nosuch"}})
+
+
+async def test_unknown_store_alias_names_it() -> None:
+    with pytest.raises(UnknownAliasError, match=r"store alias 'redis'.*'memory'"):
+        AsyncIOScheduler(stores={"default": {"type": "redis"}})
+
+
+async def test_plugins_from_class_path_and_instance() -> None:
+    debug = DebugExecutor()
+    scheduler = AsyncIOScheduler(
+        executors={"default": debug, "other": {"class": "asyncz_queue.executors:DebugExecutor"}}
+    )
+    assert scheduler.executors["default"] is debug
+    assert isinstance(scheduler.executors["other"], DebugExecutor)
+    assert scheduler.executors["other"].name == "other"
+
+
+async def test_push_awaits_coroutines_and_runs_functions_in_a_thread() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        assert await (await scheduler.push(f"{F}:async_add", 2, 3)).result(timeout=5) == 5
+        ref = await scheduler.push(funcs.thread_name)
+        assert await ref.result(timeout=5) != "MainThread"
+
+
+async def test_debug_executor_runs_inline_on_the_loop_thread() -> None:
+    async with AsyncIOScheduler(executors={"default": {"type": "debug"}}) as scheduler:
+        ref = await scheduler.push(funcs.thread_name)
+        assert await ref.result(timeout=5) == "MainThread"
+
+
+async def test_lower_priority_runs_first_then_push_order() -> None:
+    scheduler = AsyncIOScheduler(executors={"default": {"type": "debug", "max_workers": 1}})
+    await scheduler.start(paused=True)
+    try:
+        jobs = [
+            Job.from_func(funcs.record, args=[name]).with_priority(priority)
+            for name, priority in [("c", 5), ("a", -1), ("b1", 0), ("b2", 0)]
+        ]
+        refs = await scheduler.push_many(jobs)
+        await scheduler.resume()
+        for ref in refs:
+            await ref.wait(timeout=5)
+        assert funcs.calls == ["a", "b1", "b2", "c"]
+    finally:
+        await scheduler.shutdown()
+
+
+async def test_date_task_due_now_runs_once_and_reports_events() -> None:
+    events: list[JobEvent] = []
+    async with AsyncIOScheduler() as scheduler:
+        scheduler.add_listener(events.append, constants.TASK_SUBMITTED | constants.JOB_SUCCEEDED)
+        task = await scheduler.add_task(funcs.record, args=["once"], id="once")
+        job = await _wait_for_task_job(scheduler, task.id)
+        assert job.state is JobState.SUCCEEDED and job.result == "once"
+        with pytest.raises(TaskLookupError):
+            await scheduler.get_task("once")  # a finished date trigger deletes its task
+    assert [e.code for e in events] == [constants.TASK_SUBMITTED, constants.JOB_SUCCEEDED]
+    assert funcs.calls == ["once"]
+
+
+async def test_interval_task_fires_repeatedly() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        done = asyncio.Event()
+
+        def on_success(event: object) -> None:
+            if len(funcs.calls) >= 3:
+                done.set()
+
+        scheduler.add_listener(on_success, constants.JOB_SUCCEEDED)
+        await scheduler.add_task(funcs.record, "interval", seconds=0.05, args=["tick"])
+        async with asyncio.timeout(5):
+            await done.wait()
+    assert funcs.calls[:3] == ["tick"] * 3
+
+
+async def test_async_listener_is_awaited_and_raising_listener_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen = asyncio.Event()
+
+    async def async_listener(event: object) -> None:
+        await asyncio.sleep(0)
+        seen.set()
+
+    def bad_listener(event: object) -> None:
+        raise RuntimeError("listener broke")
+
+    caplog.set_level(logging.ERROR, "asyncz_queue.events")
+    async with AsyncIOScheduler() as scheduler:
+        scheduler.add_listener(bad_listener, constants.JOB_SUCCEEDED)
+        scheduler.add_listener(async_listener, constants.JOB_SUCCEEDED)
+        assert await (await scheduler.push(funcs.add, 1, 1)).result(timeout=5) == 2
+        async with asyncio.timeout(5):
+            await seen.wait()
+        assert await (await scheduler.push(funcs.add, 2, 2)).result(timeout=5) == 4
+    assert "listener broke" in caplog.text
+
+
+async def test_subscribe_yields_events_until_shutdown() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start()
+    received: list[int] = []
+
+    async def consume() -> None:
+        async for event in scheduler.subscribe(constants.JOB_PUSHED | constants.JOB_SUCCEEDED):
+            received.append(event.code)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0)
+    await (await scheduler.push(funcs.add, 1, 2)).wait(timeout=5)
+    await scheduler.shutdown()
+    async with asyncio.timeout(5):
+        await consumer
+    assert received == [constants.JOB_PUSHED, constants.JOB_SUCCEEDED]
+
+
+async def test_retries_until_success_keep_every_traceback() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        job = Job.from_func(funcs.flaky, args=["k", 2], max_attempts=3, retry_backoff=0.01)
+        finished = await (await scheduler.push(job)).wait(timeout=5)
+    assert finished.state is JobState.SUCCEEDED
+    assert finished.attempts == 3
+    assert len(finished.errors) == 2
+    assert "attempt 2 failed" in finished.errors[1]
+
+
+async def test_last_failure_is_failed_and_result_raises_job_failed_error() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        ref = await scheduler.push(
+            Job.from_func(funcs.boom, args=["bad"], max_attempts=2, retry_backoff=0.01)
+        )
+        with pytest.raises(JobFailedError) as info:
+            await ref.result(timeout=5)
+    assert info.value.error_type == "RuntimeError"
+    assert info.value.message == "bad"
+    assert "raise RuntimeError(message)" in info.value.traceback
+    assert (await ref.get()).attempts == 2
+
+
+async def test_system_exit_in_a_job_is_recorded_and_the_scheduler_survives() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        failed = await (await scheduler.push(funcs.exit_job)).wait(timeout=5)
+        assert failed.state is JobState.FAILED and failed.error_type == "SystemExit"
+        assert await (await scheduler.push(funcs.add, 1, 1)).result(timeout=5) == 2
+
+
+async def test_result_that_is_not_json_fails_the_job_naming_the_type() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        failed = await (await scheduler.push(funcs.not_json)).wait(timeout=5)
+    assert failed.state is JobState.FAILED
+    assert "result of type object cannot be stored" in (failed.error or "")
+
+
+async def test_job_reads_its_own_context() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        ref = await scheduler.push(funcs.whoami)
+        assert await ref.result(timeout=5) == {"id": ref.job_id, "attempt": 1, "task_id": None}
+
+
+async def test_max_instances_skips_the_fire_over_the_limit() -> None:
+    events: list[int] = []
+    async with AsyncIOScheduler() as scheduler:
+        scheduler.add_listener(lambda e: events.append(e.code), constants.TASK_MAX_INSTANCES)
+        await scheduler.add_task(funcs.wait_for_gate, id="t", next_run_time=None, max_instances=1)
+        first = await scheduler.run_task("t")
+        async with asyncio.timeout(5):
+            while (await first.get()).state is not JobState.RUNNING:
+                await asyncio.sleep(0.01)
+        second = await scheduler.run_task("t")
+        skipped = await second.wait(timeout=5)
+        funcs.gate.set()
+        assert (await first.wait(timeout=5)).state is JobState.SUCCEEDED
+    assert skipped.state is JobState.SKIPPED
+    assert events == [constants.TASK_MAX_INSTANCES]
+
+
+async def test_unique_key_returns_the_unfinished_job() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start(paused=True)
+    try:
+        job = Job.from_func(funcs.add, args=[1, 2], unique_key="sum")
+        first = await scheduler.push(job)
+        second = await scheduler.push(Job.from_func(funcs.add, args=[3, 4], unique_key="sum"))
+        assert first == second
+        await scheduler.resume()
+        assert await second.result(timeout=5) == 3
+        third = await scheduler.push(Job.from_func(funcs.add, args=[3, 4], unique_key="sum"))
+        assert third != first  # the key is free again once the job finished
+    finally:
+        await scheduler.shutdown()
+
+
+async def test_run_later_job_waits_for_its_time() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        at = datetime.now(UTC) + timedelta(seconds=0.2)
+        job = await (
+            await scheduler.push(Job.from_func(funcs.add, args=[1, 1]).with_scheduled_at(at))
+        ).wait(timeout=5)
+    assert job.started_at is not None and job.started_at >= at
+
+
+async def test_cancel_pending_and_running_jobs() -> None:
+    events: list[int] = []
+    scheduler = AsyncIOScheduler()
+    scheduler.add_listener(lambda e: events.append(e.code), constants.JOB_CANCELLED)
+    await scheduler.start(paused=True)
+    try:
+        pending = await scheduler.push(funcs.add, 1, 1)
+        assert (await scheduler.cancel_job(pending.job_id)).state is JobState.CANCELLED
+        await scheduler.resume()
+        running = await scheduler.push(funcs.wait_for_gate)
+        async with asyncio.timeout(5):
+            while (await running.get()).state is not JobState.RUNNING:
+                await asyncio.sleep(0.01)
+        await scheduler.cancel_job(running.job_id)
+        assert (await running.wait(timeout=5)).state is JobState.CANCELLED
+    finally:
+        await scheduler.shutdown()
+    assert events == [constants.JOB_CANCELLED, constants.JOB_CANCELLED]
+
+
+async def test_wait_times_out_with_builtin_timeout_error() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start(paused=True)
+    try:
+        ref = await scheduler.push(funcs.add, 1, 1)
+        with pytest.raises(TimeoutError):
+            await ref.wait(timeout=0.05)
+    finally:
+        await scheduler.shutdown()
+
+
+async def test_shutdown_wait_lets_running_jobs_finish() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start()
+    ref = await scheduler.push(funcs.sleep_for, 0.2)
+    async with asyncio.timeout(5):
+        while (await ref.get()).state is not JobState.RUNNING:
+            await asyncio.sleep(0.01)
+    await scheduler.shutdown(wait=True)
+    assert (await ref.get()).state is JobState.SUCCEEDED
+
+
+async def test_shutdown_without_wait_puts_running_jobs_back() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start()
+    ref = await scheduler.push(funcs.sleep_for, 30)
+    async with asyncio.timeout(5):
+        while (await ref.get()).state is not JobState.RUNNING:
+            await asyncio.sleep(0.01)
+    async with asyncio.timeout(5):
+        await scheduler.shutdown(wait=False)
+    job = await ref.get()
+    assert job.state is JobState.PENDING and job.worker_id is None
+
+
+async def test_start_twice_and_shutdown_when_stopped_raise() -> None:
+    scheduler = AsyncIOScheduler()
+    with pytest.raises(SchedulerNotRunningError):
+        await scheduler.shutdown()
+    async with scheduler:
+        with pytest.raises(SchedulerAlreadyRunningError):
+            await scheduler.start()
+    assert not scheduler.running
+
+
+async def test_pause_stops_new_jobs_and_resume_runs_them() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        await scheduler.pause()
+        assert scheduler.running and scheduler.paused
+        ref = await scheduler.push(funcs.add, 2, 2)
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert (await ref.get()).state is JobState.PENDING
+        await scheduler.resume()
+        assert await ref.result(timeout=5) == 4
+
+
+async def test_roles_split_firing_and_working() -> None:
+    store = MemoryStore()
+    firing = AsyncIOScheduler(stores={"default": store}, role="scheduler")
+    working = AsyncIOScheduler(stores={"default": store}, role="worker")
+    async with firing:
+        await firing.add_task(funcs.add, args=[1, 2], id="x")
+        job = await _wait_for_task_job(firing, "x", state=JobState.PENDING)
+        assert job.state is JobState.PENDING  # no worker here
+        async with working:
+            done = await working.wait_for_job(job.id, timeout=5)
+    assert done.result == 3
+
+
+# ---- tasks ----------------------------------------------------------------------------
+
+
+async def test_tasks_added_before_start_are_stored_at_start() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.add_task(funcs.add, "interval", seconds=60, args=[1, 2], id="early")
+
+    @scheduler.task("interval", minutes=5, id="decorated")
+    def decorated() -> None: ...
+
+    assert {t.id for t in await scheduler.get_tasks()} == {"early", "decorated"}
+    async with scheduler:
+        tasks = await scheduler.get_tasks()
+        assert {t.id for t in tasks} == {"early", "decorated"}
+        assert all(t.next_run_time is not None for t in tasks)
+
+
+async def test_task_api_changes_lookups_and_errors() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        task = await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="t1")
+        with pytest.raises(ConflictIdError, match="t1"):
+            await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="t1")
+        replaced = await scheduler.add_task(
+            funcs.add, "interval", hours=2, args=[3, 4], id="t1", replace_existing=True
+        )
+        assert replaced.args == (3, 4)
+        updated = await scheduler.update_task("t1", name="renamed", priority=3)
+        assert (updated.name, updated.priority) == ("renamed", 3)
+        paused = await scheduler.pause_task("t1")
+        assert paused.paused
+        resumed = await scheduler.resume_task("t1")
+        assert resumed is not None and resumed.next_run_time is not None
+        rescheduled = await scheduler.reschedule_task("t1", "interval", minutes=1)
+        assert rescheduled.next_run_time is not None
+        assert rescheduled.next_run_time - datetime.now(UTC) <= timedelta(minutes=1)
+        preview = await scheduler.preview_task_runs("t1", 3)
+        assert [b - a for a, b in itertools.pairwise(preview)] == [timedelta(minutes=1)] * 2
+        await scheduler.delete_task("t1")
+        for method in (
+            scheduler.get_task,
+            scheduler.delete_task,
+            scheduler.pause_task,
+            scheduler.resume_task,
+            scheduler.run_task,
+        ):
+            with pytest.raises(TaskLookupError, match="t1"):
+                await method("t1")
+        assert task.id == "t1"
+        await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2])
+        await scheduler.remove_all_tasks()
+        assert await scheduler.get_tasks() == []
+
+
+async def test_bad_task_input_is_refused_with_a_precise_error() -> None:
+    scheduler = AsyncIOScheduler()
+    with pytest.raises(CallableReferenceError, match="lambda"):
+        await scheduler.add_task(lambda: None)
+    with pytest.raises(CallableReferenceError, match="nosuch_module"):
+        await scheduler.add_task("nosuch_module:fn")
+    with pytest.raises(CallableReferenceError, match="no attribute 'missing'"):
+        await scheduler.add_task(f"{F}:missing")
+    with pytest.raises(SerializationError, match="object"):
+        await scheduler.add_task(funcs.add, args=[object(), 1])
+    with pytest.raises(ValueError, match="-5"):
+        await scheduler.add_task(funcs.add, "interval", seconds=-5)
+    with pytest.raises(UnknownAliasError, match="'gpu'"):
+        await scheduler.add_task(funcs.add, executor="gpu")
+    with pytest.raises(UnknownAliasError, match="'elsewhere'"):
+        await scheduler.add_task(funcs.add, store="elsewhere")
+    async with scheduler:
+        with pytest.raises(SerializationError, match="object"):
+            await scheduler.push(funcs.add, object(), 1)
+        with pytest.raises(UnknownAliasError, match="'gpu'"):
+            await scheduler.push(Job.from_func(funcs.add, args=[1, 1], executor="gpu"))
+        assert await scheduler.get_jobs() == []  # nothing half-stored
+
+
+async def _wait_for_task_job(
+    scheduler: AsyncIOScheduler, task_id: str, state: JobState | None = None
+) -> Job:
+    async with asyncio.timeout(5):
+        while True:
+            jobs = await scheduler.get_jobs(task_id=task_id)
+            if jobs and (state is not None or jobs[0].state.finished):
+                return jobs[0]
+            await asyncio.sleep(0.01)
