@@ -81,10 +81,10 @@ def localize(wall: datetime, tz: tzinfo) -> datetime:
     if before is None or after is None or before >= after:
         # Unique wall time, or ambiguous (fold=0 is then the first occurrence).
         return aware
-    return _gap_end(aware, before, after, tz)
+    return gap_end(aware, before, after, tz)
 
 
-def _gap_end(aware: datetime, before: timedelta, after: timedelta, tz: tzinfo) -> datetime:
+def gap_end(aware: datetime, before: timedelta, after: timedelta, tz: tzinfo) -> datetime:
     """Return the transition instant that opens the gap containing `aware`'s wall time."""
     wall = aware.replace(tzinfo=UTC)
     # In UTC the transition lies between the wall time read with the new offset (still before
