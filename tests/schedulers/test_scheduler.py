@@ -345,8 +345,8 @@ async def test_tasks_added_before_start_are_stored_at_start() -> None:
     scheduler = AsyncIOScheduler()
     await scheduler.add_task(funcs.add, "interval", seconds=60, args=[1, 2], id="early")
 
-    @scheduler.task("interval", minutes=5, id="decorated")
-    def decorated() -> None: ...
+    decorated = scheduler.task("interval", minutes=5, id="decorated")(funcs.record)
+    assert decorated is funcs.record  # the decorator returns the function unchanged
 
     assert {t.id for t in await scheduler.get_tasks()} == {"early", "decorated"}
     async with scheduler:

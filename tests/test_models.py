@@ -1,0 +1,156 @@
+"""Task and Job models: immutability, validation, JSON round trips, fire planning."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from asyncz_queue import Job, JobState, Task
+from asyncz_queue.jobs import JobError
+from asyncz_queue.tasks import plan_fire
+from asyncz_queue.triggers import DateTrigger, IntervalTrigger
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+FN = "tests.schedulers.funcs:add"
+
+
+def interval_task(**options: object) -> Task:
+    trigger = IntervalTrigger(seconds=10, start_at=T0)
+    return Task(id="t", fn=FN, trigger=trigger, next_run_time=T0, **options)
+
+
+def test_job_is_immutable_and_with_methods_return_copies() -> None:
+    job = Job.from_func(FN, args=[1, 2])
+    with pytest.raises(ValidationError):
+        job.priority = 5  # type: ignore[misc]
+    later = T0 + timedelta(hours=1)
+    changed = (
+        job.with_priority(-3)
+        .with_max_attempts(4)
+        .with_scheduled_at(later)
+        .with_executor("cpu")
+        .with_unique_key("k")
+        .with_timeout(2.5)
+    )
+    assert (job.priority, job.max_attempts, job.executor) == (0, 1, "default")
+    assert (changed.priority, changed.max_attempts, changed.scheduled_at) == (-3, 4, later)
+    assert (changed.executor, changed.unique_key, changed.timeout) == ("cpu", "k", 2.5)
+    assert changed.id == job.id
+
+
+def test_job_and_task_round_trip_through_json_exactly() -> None:
+    job = Job.from_func(
+        FN,
+        args=[1, 2],
+        kwargs={"x": [1, {"y": None}]},
+        priority=3,
+        unique_key="u",
+        retry_on=[ValueError],
+    )
+    assert Job.model_validate_json(job.model_dump_json()) == job
+    task = interval_task(name="n", args=(1, 2), priority=2)
+    assert Task.model_validate_json(task.model_dump_json()) == task
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"timeout": -1}, "timeout"),
+        ({"scheduled_at": datetime(2026, 1, 1)}, "has no timezone"),
+    ],
+)
+def test_job_refuses_bad_options(change: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Job.from_func(FN, **change)  # type: ignore[arg-type]
+
+
+def test_retry_on_limits_which_errors_are_retried() -> None:
+    job = Job.from_func(FN, max_attempts=3, retry_on=[KeyError]).evolve(attempts=1)
+    assert job.should_retry(JobError.from_exception(KeyError("k")))
+    assert not job.should_retry(JobError.from_exception(ValueError("v")))
+    assert not job.evolve(attempts=3).should_retry(JobError.from_exception(KeyError("k")))
+    plain = Job.from_func(FN, max_attempts=3).evolve(attempts=1)
+    assert plain.should_retry(JobError.from_exception(ValueError("v")))
+    assert not plain.should_retry(JobError.from_exception(SystemExit(1)))
+
+
+def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
+    job = Job.from_func(FN, max_attempts=10, retry_backoff=1.0, retry_backoff_max=5.0)
+    for attempts, cap in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (9, 5.0)]:
+        delays = [job.evolve(attempts=attempts).retry_delay() for _ in range(200)]
+        assert 0 <= min(delays) and max(delays) <= cap
+        assert max(delays) > cap / 2  # really spread over the range
+
+
+def test_after_failure_retries_then_fails() -> None:
+    job = Job.from_func(FN, max_attempts=2, retry_backoff=0).evolve(
+        attempts=1, state=JobState.RUNNING
+    )
+    error = JobError.from_exception(ValueError("first"))
+    retrying = job.after_failure(error, T0)
+    assert retrying.state is JobState.RETRYING and retrying.scheduled_at == T0
+    failed = retrying.evolve(attempts=2).after_failure(JobError.from_exception(ValueError("x")), T0)
+    assert failed.state is JobState.FAILED and failed.completed_at == T0
+    assert len(failed.errors) == 2 and failed.error == "x" and failed.error_type == "ValueError"
+
+
+# ---- fire planning: explicit `now`, no clock -----------------------------------------------
+
+
+def test_fire_on_time_runs_once_and_advances() -> None:
+    plan = plan_fire(interval_task(), T0, UTC)
+    assert plan.run_times == [T0]
+    assert plan.missed == []
+    assert plan.next_run_time == T0 + timedelta(seconds=10)
+
+
+def test_coalesce_collapses_due_run_times_into_the_latest() -> None:
+    now = T0 + timedelta(seconds=35)
+    plan = plan_fire(interval_task(coalesce=True, mistrigger_grace_time=None), now, UTC)
+    assert plan.run_times == [T0 + timedelta(seconds=30)]
+    assert plan.next_run_time == T0 + timedelta(seconds=40)
+
+
+def test_without_coalesce_every_due_run_time_runs() -> None:
+    now = T0 + timedelta(seconds=25)
+    plan = plan_fire(interval_task(coalesce=False, mistrigger_grace_time=None), now, UTC)
+    assert plan.run_times == [T0 + timedelta(seconds=s) for s in (0, 10, 20)]
+
+
+def test_run_times_older_than_the_grace_time_are_missed() -> None:
+    now = T0 + timedelta(seconds=25)
+    plan = plan_fire(interval_task(coalesce=False, mistrigger_grace_time=7), now, UTC)
+    assert plan.missed == [T0, T0 + timedelta(seconds=10)]
+    assert plan.run_times == [T0 + timedelta(seconds=20)]
+    coalesced = plan_fire(interval_task(coalesce=True, mistrigger_grace_time=2), now, UTC)
+    assert coalesced.missed == [T0 + timedelta(seconds=20)] and coalesced.run_times == []
+
+
+def test_a_finished_trigger_gives_no_next_run_time() -> None:
+    task = Task(id="d", fn=FN, trigger=DateTrigger(run_at=T0), next_run_time=T0)
+    plan = plan_fire(task, T0 + timedelta(seconds=0.5), UTC)
+    assert plan.run_times == [T0] and plan.next_run_time is None
+
+
+def test_long_outage_with_tiny_interval_does_not_walk_every_run_time() -> None:
+    task = Task(
+        id="fast",
+        fn=FN,
+        trigger=IntervalTrigger(seconds=0.01, start_at=T0),
+        next_run_time=T0,
+        mistrigger_grace_time=None,
+    )
+    now = T0 + timedelta(days=2)
+    plan = plan_fire(task, now, UTC)
+    assert len(plan.run_times) == 1
+    assert plan.next_run_time is not None and now < plan.next_run_time <= now + timedelta(
+        seconds=0.01
+    )
+
+
+def test_not_yet_due_task_fires_nothing() -> None:
+    plan = plan_fire(interval_task(), T0 - timedelta(seconds=1), UTC)
+    assert plan.run_times == [] and plan.next_run_time == T0
