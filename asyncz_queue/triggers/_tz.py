@@ -100,6 +100,30 @@ def gap_end(aware: datetime, before: timedelta, after: timedelta, tz: tzinfo) ->
     return datetime.fromtimestamp(high, tz)
 
 
+def overlap_end(local: datetime) -> datetime:
+    """Return the naive wall time at which the repeated hour containing `local` ends.
+
+    `local` is an aware datetime in its zone with `fold=1` (the second pass of a wall time that
+    occurs twice); the result is the first wall time after the repetition.
+    """
+    tz = local.tzinfo
+    first_offset = local.replace(fold=0).utcoffset()
+    second_offset = local.utcoffset()
+    if tz is None or first_offset is None or second_offset is None:
+        return local.replace(tzinfo=None, fold=0)
+    moment = int(local.timestamp() // 1)
+    low = moment - int((first_offset - second_offset).total_seconds()) - 1  # before the change
+    high = moment  # after the change
+    while high - low > 1:
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, tz).fold:
+            high = middle
+        else:
+            low = middle
+    transition = datetime.fromtimestamp(high, UTC).replace(tzinfo=None)
+    return transition + first_offset
+
+
 def to_aware(value: datetime, tz: tzinfo) -> datetime:
     """Return `value` as an aware datetime: naive values are wall times in `tz`."""
     if value.tzinfo is None:

@@ -11,6 +11,7 @@ from asyncz_queue.triggers._tz import (
     format_datetime,
     gap_end,
     is_fixed,
+    overlap_end,
     parse_datetime,
     resolve_timezone,
     timezone_key,
@@ -188,12 +189,12 @@ class CronTrigger(BaseTrigger):
         if not fixed and local.fold:
             # The second pass of a repeated hour: every wall time left in it already fired in
             # the first pass, so continue from the wall time that follows the repetition.
-            first_offset = local.replace(fold=0).utcoffset()
-            if first_offset is not None:
-                local = (after.astimezone(UTC) + first_offset).replace(tzinfo=None)
-        wall = self._next_wall(
-            local.year, local.month, local.day, local.hour, local.minute, local.second + 1
-        )
+            end = overlap_end(local)
+            wall = self._next_wall(end.year, end.month, end.day, end.hour, end.minute, end.second)
+        else:
+            wall = self._next_wall(
+                local.year, local.month, local.day, local.hour, local.minute, local.second + 1
+            )
         if wall is None:
             return None
         fire_time = datetime(*wall, tzinfo=tz)
@@ -310,7 +311,7 @@ def _with_defaults(given: dict[str, int | str | None]) -> dict[str, str]:
     for index, name in enumerate(FIELD_NAMES):
         value = given[name]
         if value is None:
-            fields[name] = DEFAULTS[name] if index > last_given else "*"
+            fields[name] = DEFAULTS[name] if 0 <= last_given < index else "*"
         elif isinstance(value, bool) or not isinstance(value, int | str):
             raise InvalidTriggerError(f"{name}={value!r} must be an int or a string expression")
         else:
