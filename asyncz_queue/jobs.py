@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextvars
 import random
 import traceback as traceback_module
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +39,17 @@ FINISHED_STATES = frozenset(
 )
 #: States in which a job waits for a worker (a retrying job waits for its backoff to pass).
 WAITING_STATES = frozenset({JobState.PENDING, JobState.RETRYING})
+
+
+_UUID4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
+def new_id() -> str:
+    """A random version-4 UUID string (uniqueness, not secrecy: about 4x faster than
+    `str(uuid.uuid4())`, which matters when a scheduler creates tens of thousands of jobs)."""
+    h = "%032x" % ((random.getrandbits(128) & _UUID4_MASK) | _UUID4_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utcnow() -> datetime:
@@ -106,7 +116,7 @@ class Job(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = Field(default_factory=new_id)
     task_id: str | None = None
     fn: str
     args: tuple[Any, ...] = ()
@@ -214,9 +224,24 @@ class Job(BaseModel):
 
     # ---- state transitions used by the scheduler; never validated again (hot path) ----
 
+    @classmethod
+    def build(cls, values: dict[str, Any]) -> Job:
+        """A job from a complete dict of field values, without validation (hot path).
+
+        For the scheduler's own jobs, whose values it made itself; 5-10x faster than
+        `model_construct`.
+        """
+        job = cls.__new__(cls)
+        _set = object.__setattr__
+        _set(job, "__dict__", values)
+        _set(job, "__pydantic_fields_set__", _ALL_FIELDS)
+        _set(job, "__pydantic_extra__", None)
+        _set(job, "__pydantic_private__", None)
+        return job
+
     def evolve(self, **changes: Any) -> Job:
         """A copy with `changes` applied without validation (for internal state changes)."""
-        return self.model_copy(update=changes)
+        return Job.build({**self.__dict__, **changes})
 
     def should_retry(self, error: JobError) -> bool:
         """Whether this failed attempt is tried again (attempts left and `retry_on` matches)."""
@@ -231,13 +256,8 @@ class Job(BaseModel):
 
     def after_success(self, result: Any, now: datetime) -> Job:
         """The job after an attempt that returned `result`."""
-        return self.model_copy(
-            update={
-                "state": JobState.SUCCEEDED,
-                "result": result,
-                "completed_at": now,
-                "lease_until": None,
-            }
+        return self.evolve(
+            state=JobState.SUCCEEDED, result=result, completed_at=now, lease_until=None
         )
 
     def after_failure(self, error: JobError, now: datetime) -> Job:
@@ -255,7 +275,7 @@ class Job(BaseModel):
         else:
             changes["state"] = JobState.FAILED
             changes["completed_at"] = now
-        return self.model_copy(update=changes)
+        return self.evolve(**changes)
 
     def raise_for_state(self) -> Any:
         """Return the result of a succeeded job; raise `JobFailedError` for any other end."""
@@ -316,6 +336,8 @@ class Reference:
         job = await self.wait(timeout)
         return job.raise_for_state()
 
+
+_ALL_FIELDS = frozenset(Job.model_fields)
 
 _current_job: contextvars.ContextVar[Job | None] = contextvars.ContextVar(
     "asyncz_queue_current_job", default=None

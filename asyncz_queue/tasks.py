@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
-from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from asyncz_queue.jobs import Job, JobState
+from asyncz_queue.jobs import Job, JobState, new_id
+from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
 
 def _load_trigger(value: Any) -> BaseTrigger:
@@ -63,33 +62,35 @@ class Task(BaseModel):
 
     def job_for(self, scheduled_at: datetime, now: datetime) -> Job:
         """The pending job of the fire at `scheduled_at` (built without validation: hot path)."""
-        return Job.model_construct(
-            id=str(uuid.uuid4()),
-            task_id=self.id,
-            fn=self.fn,
-            args=self.args,
-            kwargs=self.kwargs,
-            executor=self.executor,
-            priority=self.priority,
-            state=JobState.PENDING,
-            attempts=0,
-            max_attempts=self.max_attempts,
-            max_instances=self.max_instances,
-            retry_on=self.retry_on,
-            retry_backoff=self.retry_backoff,
-            retry_backoff_max=self.retry_backoff_max,
-            timeout=self.timeout,
-            unique_key=None,
-            scheduled_at=scheduled_at,
-            created_at=now,
-            started_at=None,
-            completed_at=None,
-            worker_id=None,
-            lease_until=None,
-            result=None,
-            error_type=None,
-            error=None,
-            errors=(),
+        return Job.build(
+            {
+                "id": new_id(),
+                "task_id": self.id,
+                "fn": self.fn,
+                "args": self.args,
+                "kwargs": self.kwargs,
+                "executor": self.executor,
+                "priority": self.priority,
+                "state": JobState.PENDING,
+                "attempts": 0,
+                "max_attempts": self.max_attempts,
+                "max_instances": self.max_instances,
+                "retry_on": self.retry_on,
+                "retry_backoff": self.retry_backoff,
+                "retry_backoff_max": self.retry_backoff_max,
+                "timeout": self.timeout,
+                "unique_key": None,
+                "scheduled_at": scheduled_at,
+                "created_at": now,
+                "started_at": None,
+                "completed_at": None,
+                "worker_id": None,
+                "lease_until": None,
+                "result": None,
+                "error_type": None,
+                "error": None,
+                "errors": (),
+            }
         )
 
 
