@@ -78,6 +78,8 @@ class AsyncIOScheduler(TaskAPI):
         self._worker: Worker | None = None
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._shutdown_wait = True
+        self._open_stores: set[str] = set()
+        self._publishing: set[asyncio.Task[None]] = set()
         super().__init__()
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -107,10 +109,12 @@ class AsyncIOScheduler(TaskAPI):
         self.paused = paused
         self._stopped = asyncio.Event()
         async with AsyncExitStack() as stack:
-            for store in self.stores.values():
+            for name, store in self.stores.items():
                 await store.start(self.identity)
                 stack.push_async_callback(store.shutdown)
                 store.set_notification_handler(self._on_notification)
+                self._open_stores.add(name)
+                stack.push_async_callback(self._close_publishing, name)
             stack.callback(self.broker.close)
             if self.works:
                 for executor in self.executors.values():
@@ -275,10 +279,19 @@ class AsyncIOScheduler(TaskAPI):
     def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None:
         """Deliver `event` here, and to other processes through its store if it can."""
         self.broker.publish(event)
-        store = self.stores.get(store_name) if store_name is not None else None
-        if store is not None and store.broadcasts and self._running:
-            payload = event.to_dict()
-            asyncio.get_running_loop().create_task(store.publish(payload))
+        if store_name not in self._open_stores:
+            return
+        store = self.stores[store_name]
+        if store.broadcasts:
+            task = asyncio.get_running_loop().create_task(store.publish(event.to_dict()))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _close_publishing(self, store_name: str) -> None:
+        """Let events still being published reach the store before it closes."""
+        self._open_stores.discard(store_name)
+        if self._publishing:
+            await asyncio.gather(*self._publishing, return_exceptions=True)
 
     def _on_notification(self, notification: Notification) -> None:
         kind = notification.kind
