@@ -41,14 +41,15 @@ __all__ = [
 
 
 def build_trigger(
-    trigger: BaseTrigger | str | None, timezone: tzinfo, **trigger_args: Any
+    trigger: BaseTrigger | str | None, timezone: tzinfo, /, **trigger_args: Any
 ) -> BaseTrigger:
     """Return a trigger from an instance, an alias plus its arguments, or None.
 
     - an instance is returned as is (no `trigger_args` allowed with it);
     - None means "run once now": a `DateTrigger` (built from `trigger_args` if any);
     - an alias (`"date"`, `"interval"`, `"cron"`, `"and"`, `"or"`) builds that class from
-      `trigger_args`, with `timezone` (the scheduler's) as the default time zone.
+      `trigger_args`, with `timezone` (the scheduler's) as the default time zone; a
+      `timezone` inside `trigger_args` wins (hence the positional-only parameters).
 
     Raises `UnknownTriggerAliasError` (a `ValueError`) naming an unknown alias and the known
     ones, and `TriggerArgumentError` (a `TypeError` and `ValueError`) naming an argument the

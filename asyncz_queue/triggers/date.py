@@ -27,8 +27,10 @@ class DateTrigger(BaseTrigger):
     An aware `run_at` is an instant and is used as is (converted to `timezone` if given).
 
     `get_next_trigger_time` returns `run_at` when `previous_time` is None (even if `now` is
-    later: the scheduler's misfire grace decides whether a late run still happens), and None
-    afterwards. Raises `InvalidTriggerError` (a `ValueError`) for a bad `run_at` or timezone.
+    later: the scheduler's misfire grace decides whether a late run still happens) or before
+    `run_at`, and None once `previous_time` has reached it.
+
+    Raises `InvalidTriggerError` (a `ValueError`) for a bad `run_at` or timezone.
     """
 
     __slots__ = ("_aware", "run_at", "timezone")
@@ -52,12 +54,11 @@ class DateTrigger(BaseTrigger):
     def get_next_trigger_time(
         self, timezone: tzinfo, previous_time: datetime | None, now: datetime | None = None
     ) -> datetime | None:
-        """Return `run_at` (aware) the first time, None once it has fired."""
-        if previous_time is not None:
+        """Return `run_at` (aware) unless `previous_time` is at or after it (then None)."""
+        run_at = self._aware if self._aware is not None else to_aware(self.run_at, timezone)
+        if previous_time is not None and previous_time >= run_at:
             return None
-        if self._aware is not None:
-            return self._aware
-        return to_aware(self.run_at, timezone)
+        return run_at
 
     def to_dict(self) -> dict[str, Any]:
         """Return `{"type": "date", "run_at": ISO string, "timezone": IANA key or None}`."""
