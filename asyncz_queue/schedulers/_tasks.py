@@ -34,24 +34,22 @@ UNDEFINED: Any = _Undefined()
 class TaskAPI:
     """Task methods of `AsyncIOScheduler` (which provides the attributes declared here)."""
 
-    stores: dict[str, BaseStore]
-    executors: dict[str, BaseExecutor]
-    task_defaults: dict[str, Any]
-    timezone: tzinfo
-    identity: str
+    if TYPE_CHECKING:
+        stores: dict[str, BaseStore]
+        executors: dict[str, BaseExecutor]
+        task_defaults: dict[str, Any]
+        timezone: tzinfo
+        identity: str
+        running: bool
+
+        def store(self, name: str) -> BaseStore: ...
+        def check_executor(self, name: str) -> None: ...
+        def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None: ...
+        async def push_many(self, jobs: list[Any], store: str = "default") -> list[Reference]: ...
 
     def __init__(self) -> None:
         self._pending_tasks: list[tuple[dict[str, Any], bool]] = []
         self._background: set[asyncio.Task[Any]] = set()
-
-    # provided by AsyncIOScheduler
-    running: bool
-
-    def store(self, name: str) -> BaseStore: ...  # pragma: no cover
-    def check_executor(self, name: str) -> None: ...  # pragma: no cover
-    def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None: ...
-    def _wake(self, tasks: bool = False, jobs: bool = False) -> None: ...
-    async def push_many(self, jobs: list[Any], store: str = "default") -> list[Reference]: ...
 
     async def add_task(
         self,

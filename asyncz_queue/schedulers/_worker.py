@@ -32,6 +32,7 @@ _COMPLETION_CODES = {
     JobState.CANCELLED: constants.JOB_CANCELLED,
     JobState.SKIPPED: constants.TASK_MAX_INSTANCES,
 }
+_SCALARS = frozenset({type(None), bool, int, float, str})
 _CANCELLED = JobCancelledError.__qualname__
 _INTERRUPTED = JobInterruptedError.__qualname__
 
@@ -120,7 +121,8 @@ class Worker:
         if error is None:
             store = self.scheduler.stores[self._origin[job.id]]
             try:
-                store.serializer.dumps(result)
+                if type(result) not in _SCALARS:  # every serializer stores these
+                    store.serializer.dumps(result)
             except SerializationError as exc:
                 error = JobError.from_exception(
                     SerializationError(

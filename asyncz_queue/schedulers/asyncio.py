@@ -19,9 +19,9 @@ from asyncz_queue.exceptions import (
     UnknownAliasError,
 )
 from asyncz_queue.executors import BaseExecutor
-from asyncz_queue.jobs import Job, JobState, Reference, utcnow
 from asyncz_queue.schedulers import _config
 from asyncz_queue.schedulers._firer import Firer
+from asyncz_queue.schedulers._jobs import JobAPI
 from asyncz_queue.schedulers._tasks import TaskAPI
 from asyncz_queue.schedulers._worker import Worker
 from asyncz_queue.stores import BaseStore, Notification
@@ -29,7 +29,7 @@ from asyncz_queue.stores import BaseStore, Notification
 logger = logging.getLogger("asyncz_queue.scheduler")
 
 
-class AsyncIOScheduler(TaskAPI):
+class AsyncIOScheduler(TaskAPI, JobAPI):
     """An asyncio scheduler: tasks fire into jobs, jobs run on executors, events report it.
 
     Args:
@@ -76,11 +76,11 @@ class AsyncIOScheduler(TaskAPI):
         self._stack: AsyncExitStack | None = None
         self._firer: Firer | None = None
         self._worker: Worker | None = None
-        self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._shutdown_wait = True
+        JobAPI.__init__(self)
         self._open_stores: set[str] = set()
         self._publishing: set[asyncio.Task[None]] = set()
-        super().__init__()
+        TaskAPI.__init__(self)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -324,130 +324,6 @@ class AsyncIOScheduler(TaskAPI):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await wakeup.wait()
-
-    # ---- jobs ------------------------------------------------------------------------
-
-    async def push(
-        self, job: Job | Callable[..., Any] | str, *args: Any, **kwargs: Any
-    ) -> Reference:
-        """Queue a job (or `fn(*args, **kwargs)`) and return a `Reference` to it.
-
-        A job whose `unique_key` is held by an unfinished job returns that job's reference.
-        Raises `UnknownAliasError` for an executor that is not configured and
-        `SerializationError` for arguments the store cannot keep.
-        """
-        if not isinstance(job, Job):
-            job = Job.from_func(job, args=args, kwargs=kwargs)
-        elif args or kwargs:
-            raise TypeError("push(job) takes no arguments; put them in Job.from_func()")
-        return (await self.push_many([job]))[0]
-
-    async def push_many(self, jobs: list[Job], store: str = "default") -> list[Reference]:
-        """Queue several jobs in one store call; references in the same order."""
-        target = self.store(store)
-        for job in jobs:
-            self.check_executor(job.executor)
-        stored = await target.add_jobs(jobs)
-        if self.broker.wants(constants.JOB_PUSHED) or target.broadcasts:
-            for job in stored:
-                self.emit(
-                    JobEvent(
-                        code=constants.JOB_PUSHED,
-                        scheduler_identity=self.identity,
-                        job_id=job.id,
-                        task_id=job.task_id,
-                        executor=job.executor,
-                        scheduled_at=job.scheduled_at,
-                    ),
-                    store,
-                )
-        return [Reference(job.id, self) for job in stored]
-
-    async def get_job(self, job_id: str) -> Job:
-        """The job with this id from whichever store holds it; `JobLookupError` if none."""
-        stores = list(self.stores.values())
-        for store in stores[:-1]:
-            with contextlib.suppress(LookupError):
-                return await store.get_job(job_id)
-        return await stores[-1].get_job(job_id)
-
-    async def get_jobs(
-        self, state: Any = None, task_id: str | None = None, limit: int = 100
-    ) -> list[Job]:
-        """Jobs of every store, newest first, optionally filtered by state and task."""
-        found: list[Job] = []
-        for store in self.stores.values():
-            found += await store.get_jobs(state=state, task_id=task_id, limit=limit)
-        found.sort(key=lambda job: job.created_at, reverse=True)
-        return found[:limit]
-
-    async def cancel_job(self, job_id: str) -> Job:
-        """Cancel a waiting job, or ask a running one to stop; returns the job as it is now.
-
-        A cancelled job ends in state `CANCELLED` with a `JOB_CANCELLED` event. A running job
-        is stopped where it runs (asyncio: cancelled; process pool: its child is stopped;
-        thread pool: flagged, since a thread cannot be killed).
-        """
-        for name, store in self.stores.items():
-            try:
-                job = await store.cancel_job(job_id, utcnow())
-            except LookupError:
-                continue
-            if job.state is JobState.CANCELLED:
-                self.emit(
-                    JobEvent(
-                        code=constants.JOB_CANCELLED,
-                        scheduler_identity=self.identity,
-                        job_id=job.id,
-                        task_id=job.task_id,
-                        executor=job.executor,
-                        scheduled_at=job.scheduled_at,
-                        attempt=job.attempts,
-                    ),
-                    name,
-                )
-                self.job_finished(job)
-            elif job.state is JobState.RUNNING and (
-                self._worker is None or not self._worker.stop_job(job_id)
-            ):
-                await store.request_cancel(job_id)
-            return job
-        return await self.get_job(job_id)  # raises JobLookupError
-
-    def job_finished(self, job: Job) -> None:
-        """Resolve the `Reference.wait()` calls waiting for `job`."""
-        for future in self._waiters.pop(job.id, ()):
-            if not future.done():
-                future.set_result(job)
-
-    async def _refresh_waiters(self, job_id: str) -> None:
-        job = await self.get_job(job_id)
-        if job.state.finished:
-            self.job_finished(job)
-
-    async def wait_for_job(self, job_id: str, timeout: float | None = None) -> Job:
-        """The job once finished; the builtin `TimeoutError` when `timeout` passes first."""
-        job = await self.get_job(job_id)
-        if job.state.finished:
-            return job
-        future: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(job_id, []).append(future)
-        polls = [s.poll_interval for s in self.stores.values() if s.poll_interval is not None]
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    job = await self.get_job(job_id)  # finished between the checks?
-                    if job.state.finished:
-                        return job
-                    done, _ = await asyncio.wait([future], timeout=min(polls, default=None))
-                    if done:
-                        return future.result()
-        finally:
-            waiters = self._waiters.get(job_id)
-            if waiters and future in waiters:
-                waiters.remove(future)
-                if not waiters:
-                    del self._waiters[job_id]
 
     # ---- ASGI ------------------------------------------------------------------------
 
