@@ -37,22 +37,35 @@ class JobAPI:
     ) -> Reference:
         """Queue a job (or `fn(*args, **kwargs)`) and return a `Reference` to it.
 
+        With a `Job`, the keywords `store` (default `"default"`) and `connection` (write
+        inside the caller's psycopg transaction, PostgreSQL only) are accepted; with a
+        function, every keyword goes to the function.
+
         A job whose `unique_key` is held by an unfinished job returns that job's reference.
         Raises `UnknownAliasError` for an executor that is not configured and
         `SerializationError` for arguments the store cannot keep.
         """
         if not isinstance(job, Job):
-            job = Job.from_func(job, args=args, kwargs=kwargs)
-        elif args or kwargs:
-            raise TypeError("push(job) takes no arguments; put them in Job.from_func()")
-        return (await self.push_many([job]))[0]
+            return (await self.push_many([Job.from_func(job, args=args, kwargs=kwargs)]))[0]
+        unexpected = set(kwargs) - {"store", "connection"}
+        if args or unexpected:
+            raise TypeError(
+                "push(job) takes only store= and connection=; put the function's arguments "
+                "in Job.from_func()"
+            )
+        return (await self.push_many([job], **kwargs))[0]
 
-    async def push_many(self, jobs: list[Job], store: str = "default") -> list[Reference]:
-        """Queue several jobs in one store call; references in the same order."""
+    async def push_many(
+        self, jobs: list[Job], store: str = "default", connection: Any = None
+    ) -> list[Reference]:
+        """Queue several jobs in one store call; references in the same order.
+
+        `connection`: see `push`. Nothing is stored when one job is refused.
+        """
         target = self.store(store)
         for job in jobs:
             self.check_executor(job.executor)
-        stored = await target.add_jobs(jobs)
+        stored = await target.add_jobs(jobs, connection=connection)
         if self.broker.wants(constants.JOB_PUSHED) or target.broadcasts:
             for job in stored:
                 self.emit(

@@ -158,11 +158,14 @@ class BaseStore(ABC):
     # ---- jobs ------------------------------------------------------------------------
 
     @abstractmethod
-    async def add_jobs(self, jobs: Sequence[Job]) -> list[Job]:
+    async def add_jobs(self, jobs: Sequence[Job], connection: Any = None) -> list[Job]:
         """Store pending jobs; returns, in order, the stored job for each.
 
         A job whose `unique_key` is held by an unfinished job is not stored: the job holding
         the key is returned in its place. All or nothing on `SerializationError`.
+        `connection`: write inside the caller's own transaction (PostgreSQL: a psycopg
+        `AsyncConnection`), so the jobs exist only if it commits; a store without
+        transactions raises `ValueError` when given one.
         """
 
     @abstractmethod

@@ -7,6 +7,7 @@ import itertools
 from collections import defaultdict, deque
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from asyncz_queue.exceptions import ConflictIdError, JobLookupError, TaskLookupError
 from asyncz_queue.jobs import FINISHED_STATES, WAITING_STATES, Job, JobError, JobState
@@ -166,7 +167,9 @@ class MemoryStore(BaseStore):
             self._unique[job.unique_key] = job.id
         heapq.heappush(self._delayed, (job.scheduled_at, seq, job.id))
 
-    async def add_jobs(self, jobs: Sequence[Job]) -> list[Job]:
+    async def add_jobs(self, jobs: Sequence[Job], connection: Any = None) -> list[Job]:
+        if connection is not None:
+            raise ValueError("the memory store has no transactions: push without connection=")
         for job in jobs:
             self.check_job(job)
         stored: list[Job] = []
