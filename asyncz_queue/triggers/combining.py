@@ -51,6 +51,11 @@ class _CombiningTrigger(BaseTrigger):
             "jitter": self.jitter,
         }
 
+    def __repr__(self) -> str:
+        parts = ", ".join(repr(part) for part in self.triggers)
+        jitter = f", jitter={self.jitter!r}" if self.jitter else ""
+        return f"{type(self).__name__}([{parts}]{jitter})"
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BaseTrigger:
         """Rebuild the combining trigger and its parts from `to_dict()` output."""

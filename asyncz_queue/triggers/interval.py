@@ -171,6 +171,16 @@ class IntervalTrigger(BaseTrigger):
         reject_unknown(fields, cls._FIELDS, cls.alias)
         return cls(**fields)
 
+    def __repr__(self) -> str:
+        data = self.to_dict()
+        shown = [f"{unit}={data[unit]!r}" for unit in _UNITS if data[unit]]
+        shown += [
+            f"{key}={data[key]!r}"
+            for key in ("start_at", "end_at", "timezone", "jitter")
+            if data[key] is not None
+        ]
+        return f"IntervalTrigger({', '.join(shown)})"
+
     @property
     def interval(self) -> timedelta:
         """The interval between two fire times."""

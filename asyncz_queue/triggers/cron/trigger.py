@@ -54,7 +54,8 @@ class CronTrigger(BaseTrigger):
     spring-forward gap fires once, at the first instant after the gap; a wall time that occurs
     twice fires once, at its first occurrence. No fire time is before `start_at` or after
     `end_at` (naive values are wall times in the trigger's timezone). `jitter` adds a random
-    delay in `[0, jitter]` seconds to each returned time (non-deterministic by design).
+    delay in `[0, jitter]` seconds to each returned time (non-deterministic by design; a jitter
+    longer than the gap between two fire times skips fire times).
 
     Raises `CronFieldError` / `InvalidTriggerError` (both `ValueError`) naming the field and
     the value for bad input.
