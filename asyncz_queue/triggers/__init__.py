@@ -19,7 +19,7 @@ from asyncz_queue.triggers.base import (
     trigger_from_dict,
 )
 from asyncz_queue.triggers.combining import AndTrigger, OrTrigger
-from asyncz_queue.triggers.cron import CronTrigger
+from asyncz_queue.triggers.cron import CronFieldError, CronTrigger
 from asyncz_queue.triggers.date import DateTrigger
 from asyncz_queue.triggers.interval import IntervalTrigger
 
@@ -27,6 +27,7 @@ __all__ = [
     "TRIGGER_ALIASES",
     "AndTrigger",
     "BaseTrigger",
+    "CronFieldError",
     "CronTrigger",
     "DateTrigger",
     "IntervalTrigger",
