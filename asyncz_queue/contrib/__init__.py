@@ -1,0 +1,1 @@
+"""Integrations with other frameworks (loaded on demand; nothing in the core imports them)."""
