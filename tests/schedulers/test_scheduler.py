@@ -424,3 +424,32 @@ async def _wait_for_task_job(
             if jobs and (state is not None or jobs[0].state.finished):
                 return jobs[0]
             await asyncio.sleep(0.01)
+
+
+async def test_fire_later_than_the_grace_time_is_missed_not_run() -> None:
+    missed = asyncio.Event()
+    events: list[int] = []
+
+    def on_event(event: object) -> None:
+        events.append(event.code)  # type: ignore[attr-defined]
+        if event.code == constants.TASK_MISSED:  # type: ignore[attr-defined]
+            missed.set()
+
+    async with AsyncIOScheduler() as scheduler:
+        scheduler.add_listener(on_event, constants.TASK_MISSED | constants.TASK_SUBMITTED)
+        late = datetime.now(UTC) - timedelta(seconds=10)
+        await scheduler.add_task(
+            funcs.record,
+            "interval",
+            minutes=1,
+            args=["late"],
+            next_run_time=late,
+            mistrigger_grace_time=1,
+            id="late",
+        )
+        async with asyncio.timeout(5):
+            await missed.wait()
+        task = await scheduler.get_task("late")
+    assert events == [constants.TASK_MISSED]
+    assert funcs.calls == []
+    assert task.next_run_time == late + timedelta(minutes=1)
