@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
@@ -61,7 +61,12 @@ class Task(BaseModel):
         return self.next_run_time is None
 
     def job_for(self, scheduled_at: datetime, now: datetime) -> Job:
-        """The pending job of the fire at `scheduled_at` (built without validation: hot path)."""
+        """The pending job of the fire at `scheduled_at` (built without validation: hot path).
+
+        `scheduled_at` is stored in UTC: an instant in a repeated DST hour never compares
+        equal to the same instant in another zone, and fires are deduplicated by it.
+        """
+        scheduled_at = scheduled_at.astimezone(UTC)
         return Job.build(
             {
                 "id": new_id(),
