@@ -5,6 +5,7 @@ Aliases: `date`, `interval`, `cron`, `and`, `or` (see `TRIGGER_ALIASES`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 from datetime import datetime, tzinfo
 from typing import Any
@@ -80,6 +81,7 @@ def build_trigger(
     return cls(**trigger_args)
 
 
+@functools.cache
 def _parameters(cls: type[BaseTrigger]) -> frozenset[str]:
     signature = inspect.signature(cls.__init__)
     return frozenset(name for name in signature.parameters if name != "self")
