@@ -19,6 +19,7 @@ from asyncz_queue.exceptions import (
     UnknownAliasError,
 )
 from asyncz_queue.executors import BaseExecutor
+from asyncz_queue.jobs import utcnow
 from asyncz_queue.schedulers import _config
 from asyncz_queue.schedulers._firer import Firer
 from asyncz_queue.schedulers._jobs import JobAPI
@@ -124,7 +125,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             self._running = True
             stack.callback(setattr, self, "_running", False)
             await self._add_pending_tasks()
-            tasks = []
+            tasks = [self._heartbeat_loop()]
             if self.fires:
                 self._firer = Firer(self)
                 tasks.append(self._firer.run())
@@ -142,6 +143,30 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             self.emit(
                 SchedulerEvent(code=constants.SCHEDULER_PAUSED, scheduler_identity=self.identity)
             )
+
+    async def _heartbeat_loop(self) -> None:
+        """Tell every store this process is alive, every third of a lease."""
+        while True:
+            info = {
+                "role": self.role,
+                "paused": self.paused,
+                "executors": {
+                    name: {
+                        "running": len(executor.running_jobs),
+                        "max_workers": executor.max_workers,
+                    }
+                    for name, executor in self.executors.items()
+                }
+                if self.works
+                else {},
+            }
+            now = utcnow()
+            for store in self.stores.values():
+                try:
+                    await store.heartbeat(self.identity, info, now)
+                except Exception:
+                    logger.warning("heartbeat to a store failed", exc_info=True)
+            await asyncio.sleep(self.lease_seconds / 3)
 
     async def shutdown(self, wait: bool = True) -> None:
         """Stop the loops and executors; with `wait`, running jobs finish first.

@@ -80,6 +80,7 @@ class BaseStore(ABC):
     def __init__(self, serializer: str | Serializer = "json") -> None:
         self.serializer: Serializer = get_serializer(serializer)
         self._handler: NotificationHandler | None = None
+        self._heartbeats: dict[str, dict[str, Any]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -109,6 +110,15 @@ class BaseStore(ABC):
 
     async def request_cancel(self, job_id: str) -> None:  # noqa: B027 - optional hook
         """Ask every process sharing this store to stop `job_id` if it runs there."""
+
+    async def heartbeat(self, identity: str, info: dict[str, Any], now: datetime) -> None:
+        """Record that the scheduler `identity` is alive at `now`, with `info` (its role,
+        executors, running jobs...). The default keeps it in this process."""
+        self._heartbeats[identity] = {**info, "identity": identity, "last_seen": now}
+
+    async def get_processes(self) -> list[dict[str, Any]]:
+        """The last heartbeat of every scheduler using this store, newest first."""
+        return sorted(self._heartbeats.values(), key=lambda entry: entry["last_seen"], reverse=True)
 
     # ---- tasks -----------------------------------------------------------------------
 

@@ -453,3 +453,13 @@ async def test_fire_later_than_the_grace_time_is_missed_not_run() -> None:
     assert events == [constants.TASK_MISSED]
     assert funcs.calls == []
     assert task.next_run_time is not None and task.next_run_time > datetime.now(UTC)
+
+
+async def test_each_scheduler_reports_a_heartbeat_to_its_stores() -> None:
+    store = MemoryStore()
+    async with AsyncIOScheduler(stores={"default": store}, identity="web-1", role="scheduler"):
+        async with AsyncIOScheduler(stores={"default": store}, identity="worker-1"):
+            processes = {entry["identity"]: entry for entry in await store.get_processes()}
+    assert processes["web-1"]["role"] == "scheduler" and processes["web-1"]["executors"] == {}
+    assert processes["worker-1"]["role"] == "both"
+    assert processes["worker-1"]["executors"]["default"]["max_workers"] == 1000
