@@ -125,6 +125,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             self._running = True
             stack.callback(setattr, self, "_running", False)
             await self._add_pending_tasks()
+            await self._heartbeat()
             tasks = [self._heartbeat_loop()]
             if self.fires:
                 self._firer = Firer(self)
@@ -144,29 +145,28 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 SchedulerEvent(code=constants.SCHEDULER_PAUSED, scheduler_identity=self.identity)
             )
 
+    async def _heartbeat(self) -> None:
+        """Tell every store this process is alive, with its role and executor load."""
+        executors = {
+            name: {"running": len(executor.running_jobs), "max_workers": executor.max_workers}
+            for name, executor in self.executors.items()
+        }
+        info = {
+            "role": self.role,
+            "paused": self.paused,
+            "executors": executors if self.works else {},
+        }
+        now = utcnow()
+        for store in self.stores.values():
+            try:
+                await store.heartbeat(self.identity, info, now)
+            except Exception:
+                logger.warning("heartbeat to a store failed", exc_info=True)
+
     async def _heartbeat_loop(self) -> None:
-        """Tell every store this process is alive, every third of a lease."""
         while True:
-            info = {
-                "role": self.role,
-                "paused": self.paused,
-                "executors": {
-                    name: {
-                        "running": len(executor.running_jobs),
-                        "max_workers": executor.max_workers,
-                    }
-                    for name, executor in self.executors.items()
-                }
-                if self.works
-                else {},
-            }
-            now = utcnow()
-            for store in self.stores.values():
-                try:
-                    await store.heartbeat(self.identity, info, now)
-                except Exception:
-                    logger.warning("heartbeat to a store failed", exc_info=True)
             await asyncio.sleep(self.lease_seconds / 3)
+            await self._heartbeat()
 
     async def shutdown(self, wait: bool = True) -> None:
         """Stop the loops and executors; with `wait`, running jobs finish first.
