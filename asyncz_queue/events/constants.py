@@ -26,6 +26,8 @@ JOB_PUSHED = 2**17
 JOB_STARTED = 2**18
 JOB_RETRYING = 2**19
 JOB_CANCELLED = 2**20
+#: A loop could not reach a store (database down, connection lost); it retries with backoff.
+STORE_ERROR = 2**21
 
 ALL_EVENTS = (
     SCHEDULER_START
@@ -49,6 +51,7 @@ ALL_EVENTS = (
     | JOB_STARTED
     | JOB_RETRYING
     | JOB_CANCELLED
+    | STORE_ERROR
 )
 
 #: Readable names of the codes (the first name wins for aliases such as JOB_SUCCEEDED).

@@ -23,6 +23,7 @@ class SchedulerEvent:
     timestamp: datetime = field(default_factory=_now)
     scheduler_identity: str | None = None
     alias: str | None = None
+    exception: str | None = None
 
     @property
     def name(self) -> str:
@@ -62,7 +63,6 @@ class JobEvent(SchedulerEvent):
     scheduled_at: datetime | None = None
     attempt: int = 0
     return_value: Any = None
-    exception: str | None = None
     traceback: str | None = None
 
 

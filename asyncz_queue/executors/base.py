@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -21,6 +22,8 @@ from asyncz_queue.exceptions import (
 )
 from asyncz_queue.jobs import Job, JobError, set_current_job
 from asyncz_queue.serializers import ref_to_callable
+
+logger = logging.getLogger("asyncz_queue.executors")
 
 #: Called once per submitted job: `(job, result, None)` or `(job, None, error)`.
 OnDone = Callable[[Job, Any, "JobError | None"], None]
@@ -190,7 +193,10 @@ class BaseExecutor(ABC):
                     self._instances[task_id] = count
                 else:
                     self._instances.pop(task_id, None)
-        on_done(job, result, error)
+        try:
+            on_done(job, result, error)
+        except Exception:  # the scheduler's bookkeeping must never kill the executor
+            logger.exception("recording the outcome of job %s failed", job.id)
 
 
 def _stop_message(reason: type[Exception], executor: str) -> str:

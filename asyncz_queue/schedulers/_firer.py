@@ -27,13 +27,13 @@ class Firer:
 
     async def run(self) -> None:
         """Fire what is due, then sleep until the next run time or a wake-up."""
-        scheduler = self.scheduler
-        while True:
-            self.wakeup.clear()
-            delay: float | None = None
-            if not scheduler.paused:
-                delay = await self.fire_due(utcnow())
-            await scheduler.sleep(self.wakeup, delay)
+        await self.scheduler.run_loop("fire", self.step, self.wakeup)
+
+    async def step(self) -> float | None:
+        """One round: fire what is due now; seconds until the next run time (None: unknown)."""
+        if self.scheduler.paused:
+            return None
+        return await self.fire_due(utcnow())
 
     async def fire_due(self, now: datetime) -> float | None:
         """Fire every task due at `now`; return seconds until the next run time (or None)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -59,13 +58,13 @@ class Worker:
 
     async def run(self) -> None:
         """Acquire and start jobs until cancelled; sleep while there is nothing to do."""
-        scheduler = self.scheduler
-        while True:
-            self.wakeup.clear()
-            delay: float | None = None
-            if not scheduler.paused:
-                delay = await self._acquire_round()
-            await scheduler.sleep(self.wakeup, delay)
+        await self.scheduler.run_loop("work", self.step, self.wakeup)
+
+    async def step(self) -> float | None:
+        """One round: start what is due; seconds until something may be due (None: unknown)."""
+        if self.scheduler.paused:
+            return None
+        return await self._acquire_round()
 
     async def _acquire_round(self) -> float | None:
         """Start what is due; return seconds until something may be due (None: unknown)."""
@@ -228,12 +227,12 @@ class Worker:
 
     async def housekeeping_loop(self) -> None:
         """Renew leases of running jobs, rescue lost ones, prune old finished jobs."""
-        scheduler = self.scheduler
-        interval = scheduler.lease_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            with contextlib.suppress(Exception):
-                await self.housekeeping(utcnow())
+
+        async def step() -> float:
+            await self.housekeeping(utcnow())
+            return self.scheduler.lease_seconds / 3
+
+        await self.scheduler.run_loop("housekeeping", step)
 
     async def housekeeping(self, now: datetime) -> None:
         """One round of lease renewal, rescue and pruning at `now`."""

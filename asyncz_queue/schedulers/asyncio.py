@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import tzinfo
 from typing import Any
@@ -28,6 +28,9 @@ from asyncz_queue.schedulers._worker import Worker
 from asyncz_queue.stores import BaseStore, Notification
 
 logger = logging.getLogger("asyncz_queue.scheduler")
+
+_BACKOFF_START = 0.1
+_BACKOFF_MAX = 5.0
 
 
 class AsyncIOScheduler(TaskAPI, JobAPI):
@@ -126,7 +129,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             stack.callback(setattr, self, "_running", False)
             await self._add_pending_tasks()
             await self._heartbeat()
-            tasks = [self._heartbeat_loop()]
+            tasks = [self.run_loop("heartbeat", self._heartbeat)]
             if self.fires:
                 self._firer = Firer(self)
                 tasks.append(self._firer.run())
@@ -145,8 +148,9 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 SchedulerEvent(code=constants.SCHEDULER_PAUSED, scheduler_identity=self.identity)
             )
 
-    async def _heartbeat(self) -> None:
-        """Tell every store this process is alive, with its role and executor load."""
+    async def _heartbeat(self) -> float:
+        """Tell every store this process is alive, with its role and executor load; returns
+        the seconds until the next heartbeat (a third of a lease)."""
         executors = {
             name: {"running": len(executor.running_jobs), "max_workers": executor.max_workers}
             for name, executor in self.executors.items()
@@ -158,15 +162,8 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         }
         now = utcnow()
         for store in self.stores.values():
-            try:
-                await store.heartbeat(self.identity, info, now)
-            except Exception:
-                logger.warning("heartbeat to a store failed", exc_info=True)
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
-            await self._heartbeat()
+            await store.heartbeat(self.identity, info, now)
+        return self.lease_seconds / 3
 
     async def shutdown(self, wait: bool = True) -> None:
         """Stop the loops and executors; with `wait`, running jobs finish first.
@@ -338,17 +335,61 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if jobs and self._worker is not None:
             self._worker.wakeup.set()
 
-    async def sleep(self, wakeup: asyncio.Event, delay: float | None) -> None:
-        """Wait for `wakeup`, at most `delay` seconds (and at most the stores' poll interval)."""
-        polls = [s.poll_interval for s in self.stores.values() if s.poll_interval is not None]
-        if polls:
-            delay = min(polls) if delay is None else min(delay, *polls)
+    async def sleep(self, wakeup: asyncio.Event | None, delay: float | None) -> None:
+        """Wait for `wakeup`, at most `delay` seconds (and at most the stores' poll interval,
+        so a lost notification never strands work)."""
+        if wakeup is not None:
+            polls = [s.poll_interval for s in self.stores.values() if s.poll_interval is not None]
+            if polls:
+                delay = min(polls) if delay is None else min(delay, *polls)
         if delay is not None and delay <= 0:
             await asyncio.sleep(0)
+            return
+        if wakeup is None:
+            await asyncio.sleep(delay if delay is not None else 3600)
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await wakeup.wait()
+
+    async def run_loop(
+        self,
+        name: str,
+        step: Callable[[], Awaitable[float | None]],
+        wakeup: asyncio.Event | None = None,
+    ) -> None:
+        """Run `step()` forever, sleeping for the seconds it returns or until `wakeup`.
+
+        A failing step (a store that cannot be reached) is logged and reported once per
+        outage as a `STORE_ERROR` event, then retried with exponential backoff.
+        """
+        backoff = _BACKOFF_START
+        failing = False
+        while True:
+            if wakeup is not None:
+                wakeup.clear()
+            try:
+                delay = await step()
+            except Exception as exc:
+                if not failing:
+                    logger.error("%s loop failed; retrying with backoff: %s", name, exc)
+                    self.emit(
+                        SchedulerEvent(
+                            code=constants.STORE_ERROR,
+                            scheduler_identity=self.identity,
+                            alias=name,
+                            exception=f"{type(exc).__name__}: {exc}",
+                        )
+                    )
+                failing = True
+                delay = backoff
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+            else:
+                if failing:
+                    logger.warning("%s loop recovered", name)
+                failing = False
+                backoff = _BACKOFF_START
+            await self.sleep(None if failing else wakeup, delay)
 
     # ---- ASGI ------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -457,9 +458,33 @@ async def test_fire_later_than_the_grace_time_is_missed_not_run() -> None:
 
 async def test_each_scheduler_reports_a_heartbeat_to_its_stores() -> None:
     store = MemoryStore()
-    async with AsyncIOScheduler(stores={"default": store}, identity="web-1", role="scheduler"):
-        async with AsyncIOScheduler(stores={"default": store}, identity="worker-1"):
-            processes = {entry["identity"]: entry for entry in await store.get_processes()}
+    web = AsyncIOScheduler(stores={"default": store}, identity="web-1", role="scheduler")
+    worker = AsyncIOScheduler(stores={"default": store}, identity="worker-1")
+    async with web, worker:
+        processes = {entry["identity"]: entry for entry in await store.get_processes()}
     assert processes["web-1"]["role"] == "scheduler" and processes["web-1"]["executors"] == {}
     assert processes["worker-1"]["role"] == "both"
     assert processes["worker-1"]["executors"]["default"]["max_workers"] == 1000
+
+
+class FlakyStore(MemoryStore):
+    """A memory store whose job acquisition fails a few times (a database outage)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def acquire_jobs(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("database is away")
+        return await super().acquire_jobs(*args, **kwargs)
+
+
+async def test_store_outage_is_reported_once_then_the_loop_recovers() -> None:
+    errors: list[str | None] = []
+    scheduler = AsyncIOScheduler(stores={"default": FlakyStore(failures=3)})
+    scheduler.add_listener(lambda e: errors.append(e.exception), constants.STORE_ERROR)
+    async with scheduler:
+        assert await (await scheduler.push(funcs.add, 2, 3)).result(timeout=10) == 5
+    assert errors == ["ConnectionError: database is away"]
