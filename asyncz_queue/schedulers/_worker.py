@@ -108,9 +108,9 @@ class Worker:
             )
             self._record(job.id, skipped)
             return
-        broker = self.scheduler.broker
-        if broker.wants(constants.JOB_STARTED):
-            self.scheduler.emit(self._event(constants.JOB_STARTED, job), store_name)
+        scheduler = self.scheduler
+        if scheduler.broker.wants(constants.JOB_STARTED) or scheduler.stores[store_name].broadcasts:
+            scheduler.emit(self._event(constants.JOB_STARTED, job), store_name)
 
     # ---- outcomes ------------------------------------------------------------------
 
