@@ -4,18 +4,22 @@ Every `docs_src/**/*.py` file is run in its own interpreter (found by glob, so a
 is covered without touching this file) and must exit 0 within a timeout. An example whose
 source ends with an `# Output:` comment block must print those lines, in that order (`...`
 in a line matches anything). Examples that read `ASYNCZ_QUEUE_DSN` run against the
-throwaway PostgreSQL server of `tests/pg_cluster.py`. Examples that import a package which is
-not installed (an ASGI framework, say) are skipped with the package's name.
+throwaway PostgreSQL server of `tests/pg_cluster.py`, each in a database of its own.
+Examples that import a package which is not installed (an ASGI framework, say) are skipped
+with the package's name.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
 import os
 import re
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,11 +78,31 @@ def _missing_modules(path: Path) -> list[str]:
     return missing
 
 
-def _postgres_dsn(request: pytest.FixtureRequest) -> str:
+@contextlib.contextmanager
+def _fresh_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A DSN of a new, empty database on the test server, dropped afterwards.
+
+    Each Postgres example gets its own database, so that what one leaves behind (durable
+    tasks, finished jobs) cannot change what the next one prints.
+    """
     try:
-        return request.getfixturevalue("postgres_dsn")
+        server_dsn = request.getfixturevalue("postgres_dsn")
     except pytest.FixtureLookupError:
-        pytest.skip("the postgres_dsn fixture (tests/pg_cluster.py) is not available yet")
+        pytest.skip("the postgres_dsn fixture (tests/pg_cluster.py) is not available")
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import make_conninfo
+
+    name = f"docs_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(server_dsn, dbname=name)
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=_example_id)
@@ -89,17 +113,18 @@ def test_example_runs(path: Path, request: pytest.FixtureRequest) -> None:
         pytest.skip(f"needs {', '.join(missing)}, which is not installed")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(path.parent)])}
     env.pop("ASYNCZ_QUEUE_DSN", None)
-    if "ASYNCZ_QUEUE_DSN" in source:
-        env["ASYNCZ_QUEUE_DSN"] = _postgres_dsn(request)
-    completed = subprocess.run(
-        [sys.executable, str(path)],
-        cwd=path.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    with contextlib.ExitStack() as stack:
+        if "ASYNCZ_QUEUE_DSN" in source:
+            env["ASYNCZ_QUEUE_DSN"] = stack.enter_context(_fresh_database(request))
+        completed = subprocess.run(
+            [sys.executable, str(path)],
+            cwd=path.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
     assert completed.returncode == 0, (
         f"{_example_id(path)} exited with {completed.returncode}\n"
         f"--- stdout ---\n{completed.stdout}\n--- stderr ---\n{completed.stderr}"
