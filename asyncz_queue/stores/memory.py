@@ -122,9 +122,10 @@ class MemoryStore(BaseStore):
             task = self._current_due_entry(entry)
             if task is None:
                 continue
+            # The entry stays: a lease that runs out without a release frees the task again.
+            requeue.append(entry)
             held = leases.get(task.id)
-            if held is not None and held[0] != scheduler_id and held[1] > now:
-                requeue.append(entry)
+            if held is not None and held[1] > now:
                 continue
             leases[task.id] = (scheduler_id, lease_until)
             acquired.append(task)
