@@ -1,0 +1,205 @@
+"""LISTEN/NOTIFY: one channel per schema that wakes loops and carries events between processes.
+
+Messages are short text payloads: `t:<sender>` (tasks changed), `j:<sender>` (jobs became
+available), `c:<sender>:<job id>` (stop this job), `e:[<event dict>, ...]` (events). A store
+ignores its own wake-ups and cancel requests (it delivers them locally at once) and the
+events of its own scheduler identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from asyncz_queue.exceptions import StoreUnavailableError
+from asyncz_queue.stores.base import Notification
+
+logger = logging.getLogger("asyncz_queue.stores.postgres")
+
+#: NOTIFY refuses payloads of 8000 bytes or more; stay clear of it.
+MAX_PAYLOAD = 7900
+_TRUNCATED_KEYS = ("traceback", "exception", "return_value")
+_MAX_BACKOFF = 5.0
+
+TASKS = Notification("tasks")
+JOBS = Notification("jobs")
+
+
+def channel_name(schema: str) -> str:
+    """The channel of `schema` (at most 63 bytes, the longest name Postgres keeps)."""
+    name = f"asyncz_queue:{schema}"
+    if len(name.encode()) <= 63:
+        return name
+    return "asyncz_queue:" + hashlib.sha256(schema.encode()).hexdigest()[:40]
+
+
+def bound_event(payload: dict[str, Any], limit: int = MAX_PAYLOAD - 4) -> str:
+    """The event as JSON of at most `limit` bytes, never failing.
+
+    Big fields (traceback, exception, return value, then whatever is biggest) are cut and
+    marked; `"truncated": true` tells a receiver it got a shortened event. The full
+    traceback stays in the job's row.
+    """
+    text = _dumps(payload)
+    if len(text) <= limit:
+        return text
+    trimmed = {**payload, "truncated": True}
+    keys = [k for k in _TRUNCATED_KEYS if k in trimmed]
+    keys += sorted((k for k in trimmed if k not in keys), key=lambda k: -len(_dumps(trimmed[k])))
+    for key in keys:
+        over = len(_dumps(trimmed)) - limit
+        if over <= 0:
+            break
+        value = trimmed[key]
+        value = value if isinstance(value, str) else _dumps(value)
+        keep = max(len(value) - over - 64, 0)
+        while True:
+            trimmed[key] = f"{value[:keep]}... [truncated {len(value) - keep} characters]"
+            if keep == 0 or len(_dumps(trimmed)) <= limit:
+                break
+            keep //= 2  # non-ASCII characters grow when escaped: cut harder
+    text = _dumps(trimmed)
+    if len(text) <= limit:
+        return text
+    core = ("kind", "code", "timestamp", "scheduler_identity", "job_id", "task_id")
+    return _dumps({k: str(trimmed[k])[:200] for k in core if k in trimmed} | {"truncated": True})
+
+
+def pack_events(payloads: list[dict[str, Any]]) -> list[str]:
+    """Event messages (`e:[...]`), each under the NOTIFY limit, holding every payload."""
+    messages: list[str] = []
+    chunk: list[str] = []
+    size = 3
+    for payload in payloads:
+        text = bound_event(payload)
+        if chunk and size + len(text) + 1 > MAX_PAYLOAD:
+            messages.append("e:[" + ",".join(chunk) + "]")
+            chunk, size = [], 3
+        chunk.append(text)
+        size += len(text) + 1
+    if chunk:
+        messages.append("e:[" + ",".join(chunk) + "]")
+    return messages
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=repr)
+
+
+class Listener:
+    """Listens on the channel over one dedicated connection (not from the pool).
+
+    Reconnects with backoff when the connection is lost and then wakes both loops, since
+    notifications sent while it was away are gone. Checks the connection every
+    `health_interval` seconds, so a silently dead one is noticed.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        channel: str,
+        sender: str,
+        identity: str,
+        deliver: Callable[[Notification], None],
+        health_interval: float,
+    ) -> None:
+        self._connect = connect
+        self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
+        self._sender = sender
+        self._identity = identity
+        self._deliver = deliver
+        self._health_interval = health_interval
+        self._task: asyncio.Task[None] | None = None
+        #: Set while the listen connection is up (for tests and health checks).
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        """Connect and LISTEN before returning; `StoreUnavailableError` when that fails."""
+        conn = await self._open()
+        self._task = asyncio.get_running_loop().create_task(self._run(conn))
+
+    async def stop(self) -> None:
+        """Stop listening and close the connection."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _open(self) -> psycopg.AsyncConnection[Any]:
+        conn: psycopg.AsyncConnection[Any] = await self._connect()
+        try:
+            await conn.execute(self._listen)
+        except BaseException:
+            await conn.close()
+            raise
+        self.connected.set()
+        return conn
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any] | None) -> None:
+        backoff = 0.05
+        try:
+            while True:
+                try:
+                    if conn is None:
+                        conn = await self._open()
+                        logger.info("listening for notifications again")
+                        self._deliver(TASKS)
+                        self._deliver(JOBS)
+                        backoff = 0.05
+                    await self._receive(conn)
+                except (psycopg.Error, OSError, StoreUnavailableError, TimeoutError) as exc:
+                    self.connected.clear()
+                    if conn is not None:
+                        await _close_quietly(conn)
+                        conn = None
+                    logger.warning(
+                        "lost the notification connection (%s); reconnecting in %.2f s",
+                        exc,
+                        backoff,
+                    )
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, _MAX_BACKOFF)
+        finally:
+            self.connected.clear()
+            if conn is not None:
+                await _close_quietly(conn)
+
+    async def _receive(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        while True:
+            async for notify in conn.notifies(timeout=self._health_interval):
+                self.dispatch(notify.payload)
+            await conn.execute("SELECT 1")  # a silently dead connection raises here
+
+    def dispatch(self, message: str) -> None:
+        """Turn one channel message into notifications for this process."""
+        kind, _, rest = message.partition(":")
+        if kind == "j" or kind == "t":
+            if rest != self._sender:
+                self._deliver(JOBS if kind == "j" else TASKS)
+        elif kind == "c":
+            sender, _, job_id = rest.partition(":")
+            if sender != self._sender and job_id:
+                self._deliver(Notification("cancel", {"job_id": job_id}))
+        elif kind == "e":
+            try:
+                events = json.loads(rest)
+            except ValueError:
+                logger.warning("ignored a malformed event message on the channel")
+                return
+            for event in events:
+                if isinstance(event, dict) and event.get("scheduler_identity") != self._identity:
+                    self._deliver(Notification("event", event))
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
+    with contextlib.suppress(Exception):
+        await conn.close()

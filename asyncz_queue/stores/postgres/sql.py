@@ -1,0 +1,417 @@
+"""The Postgres store's statements, one per operation, each rendered once per schema.
+
+Every statement is a single round trip (autocommit) unless its docstring says otherwise.
+Each comment says what the statement locks and why no job can run twice because of it.
+Parameters are always bound (`%(name)s`); the schema is quoted with `sql.Identifier`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from psycopg import sql
+
+#: Columns of `jobs` in the order `codec.decode_job` reads them (`seq` last).
+JOB_COLUMNS = (
+    "id, task_id, fn, arguments, arguments_bytes, executor, priority, state, attempts, "
+    "max_attempts, max_instances, retry_on, retry_backoff, retry_backoff_max, timeout, "
+    "unique_key, scheduled_at, created_at, started_at, completed_at, worker_id, lease_until, "
+    "result, result_bytes, error_type, error, errors, seq"
+)
+_J = "j." + JOB_COLUMNS.replace(", ", ", j.")
+
+#: Columns of `tasks` in the order `codec.decode_task` reads them.
+TASK_COLUMNS = "id, next_run_time, spec, arguments, arguments_bytes"
+_T = "t." + TASK_COLUMNS.replace(", ", ", t.")
+
+# The arrays `codec.job_columns` builds, in `INSERT` column order.
+_INSERT_JOBS = """
+    INSERT INTO {schema}.jobs (
+        id, task_id, fn, arguments, arguments_bytes, executor, priority, state, attempts,
+        max_attempts, max_instances, retry_on, retry_backoff, retry_backoff_max, timeout,
+        unique_key, scheduled_at, created_at, started_at, completed_at, worker_id,
+        lease_until, result, result_bytes, error_type, error, errors)
+    SELECT * FROM unnest(
+        %(id)s::text[], %(task_id)s::text[], %(fn)s::text[], %(arguments)s::json[],
+        %(arguments_bytes)s::bytea[], %(executor)s::text[], %(priority)s::int[],
+        %(state)s::text[], %(attempts)s::int[], %(max_attempts)s::int[],
+        %(max_instances)s::int[], %(retry_on)s::json[], %(retry_backoff)s::float8[],
+        %(retry_backoff_max)s::float8[], %(timeout)s::float8[], %(unique_key)s::text[],
+        %(scheduled_at)s::timestamptz[], %(created_at)s::timestamptz[],
+        %(started_at)s::timestamptz[], %(completed_at)s::timestamptz[], %(worker_id)s::text[],
+        %(lease_until)s::timestamptz[], %(result)s::json[], %(result_bytes)s::bytea[],
+        %(error_type)s::text[], %(error)s::text[], %(errors)s::json[])
+    ON CONFLICT DO NOTHING
+    RETURNING id, task_id, max_instances
+"""
+
+# Make sure the running-instance counter of every inserted task job exists, so that
+# acquire_jobs always has a row to lock. Sorted: concurrent inserts of new keys wait in order.
+_ENSURE_COUNTERS = """
+    INSERT INTO {schema}.task_instances (task_id)
+    SELECT DISTINCT task_id FROM inserted
+    WHERE task_id IS NOT NULL AND max_instances IS NOT NULL
+    ORDER BY task_id
+    ON CONFLICT DO NOTHING
+"""
+
+# After the statement that makes jobs available commits, wake the workers of every process.
+_WAKE_IF_INSERTED = """
+    SELECT array_agg(id), (SELECT pg_notify(%(channel)s, %(wake)s))::text
+    FROM inserted HAVING count(*) > 0
+"""
+
+ADD_JOBS = (
+    "WITH inserted AS ("
+    + _INSERT_JOBS
+    + "), counters AS ("
+    + _ENSURE_COUNTERS
+    + ")"
+    + _WAKE_IF_INSERTED
+)
+"""Insert jobs; a job whose id, unique_key (held by an unfinished job) or fire is already
+taken is skipped. Locks only the inserted rows. Returns the ids inserted."""
+
+FIND_HOLDERS = f"""
+    SELECT {JOB_COLUMNS} FROM {{schema}}.jobs
+    WHERE id = ANY(%(ids)s)
+       OR (unique_key = ANY(%(keys)s) AND state IN ('pending', 'running', 'retrying'))
+       OR (task_id, scheduled_at) IN (
+            SELECT * FROM unnest(%(task_ids)s::text[], %(scheduled_ats)s::timestamptz[]))
+"""
+"""The stored jobs that kept some of add_jobs' jobs out: same id, unique_key or fire."""
+
+RELEASE_TASKS = (
+    "WITH inserted AS ("
+    + _INSERT_JOBS
+    + "), counters AS ("
+    + _ENSURE_COUNTERS
+    + "), "
+    + """
+    fired AS (
+        SELECT * FROM unnest(%(task_ids)s::text[], %(next_run_times)s::timestamptz[])
+            AS f(id, next_run_time)
+    ),
+    -- Advance the fired tasks and drop this scheduler's lease. Runs in the same statement
+    -- (one transaction) as the job inserts above: a crash leaves either both or neither, and
+    -- a re-fire of the same run time hits the jobs_fire unique index instead of a duplicate.
+    advanced AS (
+        UPDATE {schema}.tasks t SET
+            next_run_time = f.next_run_time,
+            lease_owner = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_owner END,
+            lease_until = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_until END
+        FROM fired f WHERE t.id = f.id AND f.next_run_time IS NOT NULL
+    ),
+    finished AS (
+        DELETE FROM {schema}.tasks t USING fired f WHERE t.id = f.id AND f.next_run_time IS NULL
+    )
+    """
+    + _WAKE_IF_INSERTED
+)
+"""Record fires: insert their jobs, advance or delete the tasks, drop the leases."""
+
+ACQUIRE_TASKS = f"""
+    UPDATE {{schema}}.tasks t SET lease_owner = %(owner)s, lease_until = %(lease_until)s
+    FROM (
+        -- Due tasks without a live lease. SKIP LOCKED leaves a task another scheduler is
+        -- leasing at this instant to it; once committed, its lease columns keep everyone
+        -- away until release_tasks or expiry, so one scheduler fires a given run time.
+        SELECT id FROM {{schema}}.tasks
+        WHERE next_run_time <= %(now)s
+          AND (lease_owner IS NULL OR lease_until <= %(now)s)
+        ORDER BY next_run_time, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) due
+    WHERE t.id = due.id
+    RETURNING {_T}
+"""
+"""Lease up to `limit` due tasks to `owner`."""
+
+INSERT_TASK = """
+    WITH stored AS (
+        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
+        VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ),
+    counters AS (
+        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
+        ON CONFLICT DO NOTHING
+    )
+    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
+"""
+"""Add a task unless the id exists (no row returned then). Locks the new row only."""
+
+UPSERT_TASK = """
+    WITH stored AS (
+        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
+        VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
+        ON CONFLICT (id) DO UPDATE SET
+            next_run_time = EXCLUDED.next_run_time, spec = EXCLUDED.spec,
+            arguments = EXCLUDED.arguments, arguments_bytes = EXCLUDED.arguments_bytes
+        RETURNING id
+    ),
+    counters AS (
+        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
+        ON CONFLICT DO NOTHING
+    )
+    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
+"""
+"""Add or replace a task (its lease, if any, is kept)."""
+
+UPDATE_TASK = """
+    WITH stored AS (
+        UPDATE {schema}.tasks SET
+            next_run_time = %(next_run_time)s, spec = %(spec)s,
+            arguments = %(arguments)s, arguments_bytes = %(arguments_bytes)s
+        WHERE id = %(id)s
+        RETURNING id
+    )
+    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
+"""
+"""Replace an existing task (no row returned when there is none)."""
+
+GET_TASK = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks WHERE id = %(id)s"
+GET_TASKS = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks ORDER BY next_run_time NULLS LAST, id"
+DELETE_TASK = "DELETE FROM {schema}.tasks WHERE id = %(id)s RETURNING id"
+DELETE_ALL_TASKS = "DELETE FROM {schema}.tasks"
+NEXT_RUN_TIME = "SELECT min(next_run_time) FROM {schema}.tasks"
+
+GET_JOB = f"SELECT {JOB_COLUMNS} FROM {{schema}}.jobs WHERE id = %(id)s"
+GET_JOBS = f"SELECT {JOB_COLUMNS} FROM {{schema}}.jobs ORDER BY seq DESC LIMIT %(limit)s"
+GET_JOBS_BY_STATE = (
+    f"SELECT {JOB_COLUMNS} FROM {{schema}}.jobs WHERE state = %(state)s "
+    "ORDER BY seq DESC LIMIT %(limit)s"
+)
+GET_JOBS_BY_TASK = (
+    f"SELECT {JOB_COLUMNS} FROM {{schema}}.jobs WHERE task_id = %(task_id)s "
+    "ORDER BY seq DESC LIMIT %(limit)s"
+)
+GET_JOBS_BY_STATE_AND_TASK = (
+    f"SELECT {JOB_COLUMNS} FROM {{schema}}.jobs WHERE state = %(state)s "
+    "AND task_id = %(task_id)s ORDER BY seq DESC LIMIT %(limit)s"
+)
+
+NEXT_JOB_TIME = """
+    SELECT min(w.scheduled_at) FROM unnest(%(executors)s::text[]) AS e(alias)
+    CROSS JOIN LATERAL (
+        SELECT scheduled_at FROM {schema}.jobs
+        WHERE executor = e.alias AND state IN ('pending', 'retrying')
+        ORDER BY scheduled_at LIMIT 1
+    ) w
+"""
+"""The earliest scheduled_at of a waiting job of these executors (jobs_waiting index)."""
+
+ACQUIRE_JOBS = f"""
+    WITH limits AS (
+        SELECT * FROM unnest(%(executors)s::text[], %(limits)s::int[]) AS l(alias, n)
+    ),
+    -- The due waiting jobs of each executor, best first, a few more than its limit so that
+    -- jobs skipped for max_instances do not shrink the batch. FOR UPDATE SKIP LOCKED: a job
+    -- another worker is claiming is passed over, never waited for; a job another worker
+    -- claimed and committed meanwhile is re-checked against the state filter and dropped.
+    -- Either way a job is handed to one worker only.
+    candidates AS MATERIALIZED (
+        SELECT c.* FROM limits l CROSS JOIN LATERAL (
+            SELECT j.id, j.task_id, j.max_instances, j.executor, j.priority,
+                   j.scheduled_at, j.seq
+            FROM {{schema}}.jobs j
+            WHERE j.executor = l.alias
+              AND j.state IN ('pending', 'retrying')
+              AND j.scheduled_at <= %(now)s
+            ORDER BY j.priority, j.scheduled_at, j.seq
+            LIMIT l.n + 16
+            FOR UPDATE SKIP LOCKED
+        ) c
+    ),
+    -- Lock the running-instance counters of the candidates' tasks, in task order (so two
+    -- workers never deadlock). A worker that waited here reads the counter as the other one
+    -- committed it: max_instances holds across processes.
+    slots AS MATERIALIZED (
+        SELECT t.task_id, t.running FROM {{schema}}.task_instances t
+        WHERE t.task_id IN (SELECT task_id FROM candidates WHERE max_instances IS NOT NULL)
+        ORDER BY t.task_id
+        FOR UPDATE
+    ),
+    -- allowed: the job fits under its task's max_instances after the running ones and the
+    -- ones of the same task ahead of it in this batch.
+    ranked AS (
+        SELECT c.*, (
+            c.task_id IS NULL OR c.max_instances IS NULL
+            OR coalesce(s.running, 0) + row_number() OVER (
+                PARTITION BY c.task_id ORDER BY c.priority, c.scheduled_at, c.seq
+            ) <= c.max_instances
+        ) AS allowed
+        FROM candidates c LEFT JOIN slots s ON s.task_id = c.task_id
+    ),
+    -- taken: how many allowed jobs of the executor come up to and including this one.
+    counted AS (
+        SELECT r.*, count(*) FILTER (WHERE r.allowed) OVER (
+            PARTITION BY r.executor ORDER BY r.priority, r.scheduled_at, r.seq
+        ) AS taken
+        FROM ranked r
+    ),
+    -- Start the first `n` allowed jobs; skip the not-allowed ones met before the n-th (as
+    -- a worker walking the queue would); leave the rest waiting.
+    decided AS (
+        SELECT c.id, c.task_id, c.max_instances, (c.allowed AND c.taken <= l.n) AS take
+        FROM counted c JOIN limits l ON l.alias = c.executor
+        WHERE (c.allowed AND c.taken <= l.n) OR (NOT c.allowed AND c.taken < l.n)
+    ),
+    occupied AS (
+        UPDATE {{schema}}.task_instances t SET running = t.running + d.n
+        FROM (
+            SELECT task_id, count(*) AS n FROM decided
+            WHERE take AND task_id IS NOT NULL AND max_instances IS NOT NULL
+            GROUP BY task_id
+        ) d
+        WHERE t.task_id = d.task_id
+    )
+    UPDATE {{schema}}.jobs j SET
+        state = CASE WHEN d.take THEN 'running' ELSE 'skipped' END,
+        attempts = CASE WHEN d.take THEN j.attempts + 1 ELSE j.attempts END,
+        started_at = CASE WHEN d.take THEN %(now)s ELSE j.started_at END,
+        completed_at = CASE WHEN d.take THEN j.completed_at ELSE %(now)s END,
+        worker_id = CASE WHEN d.take THEN %(worker_id)s ELSE j.worker_id END,
+        lease_until = CASE WHEN d.take THEN %(lease_until)s ELSE j.lease_until END
+    FROM decided d
+    WHERE j.id = d.id
+    RETURNING {_J}
+"""
+"""Claim due jobs for a worker: per-executor limits, priority order, max_instances."""
+
+COMPLETE_JOBS = """
+    WITH outcomes AS (
+        SELECT * FROM unnest(
+            %(id)s::text[], %(fence_worker)s::text[], %(attempts)s::int[], %(state)s::text[],
+            %(scheduled_at)s::timestamptz[], %(started_at)s::timestamptz[],
+            %(completed_at)s::timestamptz[], %(worker_id)s::text[],
+            %(lease_until)s::timestamptz[], %(result)s::json[], %(result_bytes)s::bytea[],
+            %(error_type)s::text[], %(error)s::text[], %(errors)s::json[])
+        AS o(id, fence_worker, attempts, state, scheduled_at, started_at, completed_at,
+             worker_id, lease_until, result, result_bytes, error_type, error, errors)
+    ),
+    -- Fenced write: only while the row is still running under the same worker and attempt.
+    -- A job that was rescued (lease ran out) or claimed again has another state, worker or
+    -- attempt number, so a late outcome of the old attempt changes nothing. The row lock
+    -- taken here makes a concurrent rescue wait and then see the new state.
+    written AS (
+        UPDATE {schema}.jobs j SET
+            state = o.state, scheduled_at = o.scheduled_at, started_at = o.started_at,
+            completed_at = o.completed_at, worker_id = o.worker_id,
+            lease_until = o.lease_until, result = o.result, result_bytes = o.result_bytes,
+            error_type = o.error_type, error = o.error, errors = o.errors
+        FROM outcomes o
+        WHERE j.id = o.id AND j.state = 'running'
+          AND j.worker_id = o.fence_worker AND j.attempts = o.attempts
+        RETURNING j.id, j.task_id, j.max_instances, o.state
+    ),
+    freed AS (
+        SELECT task_id, count(*) AS n FROM written
+        WHERE task_id IS NOT NULL AND max_instances IS NOT NULL GROUP BY task_id
+    ),
+    -- The counters are locked in task order, as acquire_jobs locks them: no deadlock.
+    slots AS MATERIALIZED (
+        SELECT task_id FROM {schema}.task_instances
+        WHERE task_id IN (SELECT task_id FROM freed) ORDER BY task_id FOR UPDATE
+    ),
+    released AS (
+        UPDATE {schema}.task_instances t SET running = greatest(t.running - f.n, 0)
+        FROM freed f JOIN slots s ON s.task_id = f.task_id
+        WHERE t.task_id = f.task_id
+    )
+    SELECT array_agg(id), CASE WHEN bool_or(state IN ('pending', 'retrying'))
+                              THEN (SELECT pg_notify(%(channel)s, %(wake)s))::text END
+    FROM written
+"""
+"""Write attempts' outcomes (fenced); returns the ids written."""
+
+EXTEND_LEASES = """
+    UPDATE {schema}.jobs SET lease_until = %(lease_until)s
+    WHERE id = ANY(%(ids)s) AND state = 'running' AND worker_id = %(worker_id)s
+    RETURNING id
+"""
+"""Renew leases this worker holds; a job it lost is not touched (fenced like completion)."""
+
+EXPIRED_JOBS = f"""
+    SELECT {JOB_COLUMNS} FROM {{schema}}.jobs
+    WHERE state = 'running' AND lease_until < %(now)s
+    ORDER BY lease_until
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+"""
+"""Running jobs whose lease ran out, locked until the rescue's transaction ends. SKIP LOCKED:
+a job its worker is completing right now is left to that completion."""
+
+CANCEL_JOB = f"""
+    WITH cancelled AS (
+        UPDATE {{schema}}.jobs SET state = 'cancelled', completed_at = %(now)s
+        WHERE id = %(id)s AND state IN ('pending', 'retrying')
+        RETURNING {JOB_COLUMNS}
+    )
+    SELECT * FROM cancelled
+    UNION ALL
+    SELECT {JOB_COLUMNS} FROM {{schema}}.jobs
+    WHERE id = %(id)s AND NOT EXISTS (SELECT FROM cancelled)
+"""
+"""Cancel a waiting job; otherwise return it unchanged. The UPDATE waits for a worker that
+is claiming the job and then re-checks its state, so a claimed job is never cancelled."""
+
+PRUNE_JOBS = """
+    WITH doomed AS (
+        SELECT id FROM {schema}.jobs
+        WHERE state IN ('succeeded', 'failed', 'cancelled', 'skipped')
+          AND completed_at < %(before)s
+        ORDER BY completed_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    DELETE FROM {schema}.jobs j USING doomed d WHERE j.id = d.id
+"""
+"""Delete a batch of old finished jobs; touches only finished rows, never the hot ones."""
+
+NOTIFY_MANY = "SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)s::text[]) AS p"
+"""Send several notifications (events, cancel requests) in one round trip."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Every statement above, rendered for one schema (as bytes: psycopg sends them as is)."""
+
+    ADD_JOBS: bytes
+    FIND_HOLDERS: bytes
+    RELEASE_TASKS: bytes
+    ACQUIRE_TASKS: bytes
+    INSERT_TASK: bytes
+    UPSERT_TASK: bytes
+    UPDATE_TASK: bytes
+    GET_TASK: bytes
+    GET_TASKS: bytes
+    DELETE_TASK: bytes
+    DELETE_ALL_TASKS: bytes
+    NEXT_RUN_TIME: bytes
+    GET_JOB: bytes
+    GET_JOBS: bytes
+    GET_JOBS_BY_STATE: bytes
+    GET_JOBS_BY_TASK: bytes
+    GET_JOBS_BY_STATE_AND_TASK: bytes
+    NEXT_JOB_TIME: bytes
+    ACQUIRE_JOBS: bytes
+    COMPLETE_JOBS: bytes
+    EXTEND_LEASES: bytes
+    EXPIRED_JOBS: bytes
+    CANCEL_JOB: bytes
+    PRUNE_JOBS: bytes
+    NOTIFY_MANY: bytes
+
+    @classmethod
+    def for_schema(cls, schema: str) -> Statements:
+        """Render every statement with `schema` quoted as an identifier."""
+        ident = sql.Identifier(schema)
+        source = globals()
+        rendered = {
+            f.name: sql.SQL(source[f.name]).format(schema=ident).as_bytes(None)  # type: ignore[arg-type]
+            for f in fields(cls)
+        }
+        return cls(**rendered)

@@ -1,0 +1,516 @@
+"""The store contract (`BaseStore`), run against every store: memory and PostgreSQL.
+
+Time is passed in explicitly (`T0` and offsets from it): nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from asyncz_queue.exceptions import (
+    ConflictIdError,
+    JobLookupError,
+    SerializationError,
+    TaskLookupError,
+)
+from asyncz_queue.jobs import Job, JobError, JobState
+from asyncz_queue.stores.base import BaseStore, FireResult, Notification
+from asyncz_queue.tasks import Task
+from asyncz_queue.triggers import CronTrigger, IntervalTrigger
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+FN = "tests.stores.test_conformance:work"
+LEASE = 30.0
+
+
+def work(*args: Any, **kwargs: Any) -> None:
+    """The callable every job here refers to (never run)."""
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def job(**options: Any) -> Job:
+    options.setdefault("scheduled_at", T0)
+    return Job.from_func(FN, **options)
+
+
+def task_job(task_id: str, scheduled_at: datetime, max_instances: int = 1, **changes: Any) -> Job:
+    return job(scheduled_at=scheduled_at).evolve(
+        task_id=task_id, max_instances=max_instances, **changes
+    )
+
+
+def task(task_id: str = "t", next_run_time: datetime | None = T0, **options: Any) -> Task:
+    options.setdefault("trigger", IntervalTrigger(seconds=10, start_at=T0))
+    return Task(id=task_id, fn=FN, next_run_time=next_run_time, **options)
+
+
+def dump(item: Job | Task) -> dict[str, Any]:
+    return item.model_dump()
+
+
+def collect(store: BaseStore) -> list[str]:
+    kinds: list[str] = []
+
+    def handler(notification: Notification) -> None:
+        kinds.append(notification.kind)
+
+    store.set_notification_handler(handler)
+    return kinds
+
+
+# ---- tasks ---------------------------------------------------------------------------
+
+
+async def test_add_task_then_get_task_returns_it_unchanged(store: BaseStore) -> None:
+    original = task(
+        args=(1, "two", [3.5]),
+        kwargs={"b": {"nested": True}, "a": None},
+        trigger=CronTrigger(minute="*/5", timezone="Europe/Paris"),
+        name="every five",
+        max_instances=3,
+        priority=-2,
+        max_attempts=4,
+        retry_on=("ValueError",),
+        timeout=2.5,
+    )
+    await store.add_task(original)
+    assert dump(await store.get_task("t")) == dump(original)
+
+
+async def test_add_task_with_a_taken_id_raises_conflict(store: BaseStore) -> None:
+    await store.add_task(task(args=(1,)))
+    with pytest.raises(ConflictIdError):
+        await store.add_task(task(args=(2,)))
+    assert (await store.get_task("t")).args == (1,)
+
+
+async def test_add_task_replace_existing_replaces_it(store: BaseStore) -> None:
+    await store.add_task(task(args=(1,)))
+    await store.add_task(task(args=(2,), next_run_time=at(5)), replace_existing=True)
+    stored = await store.get_task("t")
+    assert stored.args == (2,) and stored.next_run_time == at(5)
+
+
+async def test_add_task_refuses_arguments_the_serializer_cannot_store(store: BaseStore) -> None:
+    with pytest.raises(SerializationError, match="arguments of task 't'"):
+        await store.add_task(task(args=(object(),)))
+    with pytest.raises(TaskLookupError):
+        await store.get_task("t")
+
+
+async def test_update_task_replaces_the_stored_task(store: BaseStore) -> None:
+    await store.add_task(task())
+    await store.update_task(task(next_run_time=None, name="paused"))
+    stored = await store.get_task("t")
+    assert stored.paused and stored.name == "paused"
+
+
+async def test_unknown_task_ids_raise_task_lookup_error(store: BaseStore) -> None:
+    with pytest.raises(TaskLookupError):
+        await store.get_task("nope")
+    with pytest.raises(TaskLookupError):
+        await store.update_task(task("nope"))
+    with pytest.raises(TaskLookupError):
+        await store.delete_task("nope")
+
+
+async def test_get_tasks_orders_by_next_run_time_with_paused_last_then_id(
+    store: BaseStore,
+) -> None:
+    for task_id, when in [("b", at(5)), ("p2", None), ("a", at(5)), ("c", at(1)), ("p1", None)]:
+        await store.add_task(task(task_id, when))
+    assert [t.id for t in await store.get_tasks()] == ["c", "a", "b", "p1", "p2"]
+
+
+async def test_delete_task_keeps_its_jobs(store: BaseStore) -> None:
+    await store.add_task(task())
+    [acquired] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    [fired] = await store.release_tasks(
+        "s1", [FireResult(acquired, [acquired.job_for(T0, T0)], at(10))]
+    )
+    await store.delete_task("t")
+    assert await store.get_tasks() == []
+    assert (await store.get_job(fired.id)).task_id == "t"
+
+
+async def test_remove_all_tasks_deletes_every_task(store: BaseStore) -> None:
+    await store.add_task(task("a"))
+    await store.add_task(task("b"))
+    await store.remove_all_tasks()
+    assert await store.get_tasks() == []
+    assert await store.get_next_run_time() is None
+
+
+async def test_get_next_run_time_is_the_earliest_unpaused_task(store: BaseStore) -> None:
+    assert await store.get_next_run_time() is None
+    await store.add_task(task("paused", None))
+    assert await store.get_next_run_time() is None
+    await store.add_task(task("late", at(60)))
+    await store.add_task(task("early", at(30)))
+    assert await store.get_next_run_time() == at(30)
+
+
+async def test_acquire_tasks_returns_only_due_tasks_up_to_the_limit(store: BaseStore) -> None:
+    for i in range(4):
+        await store.add_task(task(f"t{i}", at(i)))
+    await store.add_task(task("paused", None))
+    acquired = await store.acquire_tasks("s1", at(2), 2, LEASE)
+    assert [t.id for t in acquired] == ["t0", "t1"]
+    assert [t.id for t in await store.acquire_tasks("s1", at(2), 10, LEASE)] == ["t2"]
+
+
+async def test_a_leased_task_is_not_acquired_by_another_scheduler_until_the_lease_ends(
+    store: BaseStore,
+) -> None:
+    await store.add_task(task())
+    assert len(await store.acquire_tasks("s1", T0, 10, LEASE)) == 1
+    assert await store.acquire_tasks("s2", at(LEASE - 1), 10, LEASE) == []
+    assert len(await store.acquire_tasks("s2", at(LEASE + 1), 10, LEASE)) == 1
+
+
+async def test_release_tasks_inserts_jobs_advances_and_drops_the_lease(store: BaseStore) -> None:
+    await store.add_task(task(args=(7,), priority=3))
+    [acquired] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    fire = acquired.job_for(T0, T0)
+    inserted = await store.release_tasks("s1", [FireResult(acquired, [fire], at(10))])
+    assert [j.id for j in inserted] == [fire.id]
+    stored = await store.get_job(fire.id)
+    assert (stored.task_id, stored.args, stored.priority, stored.state) == (
+        "t",
+        (7,),
+        3,
+        JobState.PENDING,
+    )
+    assert (await store.get_task("t")).next_run_time == at(10)
+    # The lease is gone: another scheduler fires the next run time.
+    assert len(await store.acquire_tasks("s2", at(10), 10, LEASE)) == 1
+
+
+async def test_release_tasks_deletes_a_finished_task(store: BaseStore) -> None:
+    await store.add_task(task())
+    [acquired] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    await store.release_tasks("s1", [FireResult(acquired, [acquired.job_for(T0, T0)], None)])
+    with pytest.raises(TaskLookupError):
+        await store.get_task("t")
+
+
+async def test_a_fire_time_inserts_one_job_even_when_fired_twice(store: BaseStore) -> None:
+    await store.add_task(task())
+    [first] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    # s1 stalls past its lease; s2 fires the same run time.
+    [second] = await store.acquire_tasks("s2", at(LEASE + 1), 10, LEASE)
+    one = await store.release_tasks("s2", [FireResult(second, [second.job_for(T0, T0)], at(10))])
+    two = await store.release_tasks("s1", [FireResult(first, [first.job_for(T0, T0)], at(10))])
+    assert len(one) == 1 and two == []
+    assert len(await store.get_jobs(task_id="t")) == 1
+
+
+# ---- jobs ----------------------------------------------------------------------------
+
+
+async def test_add_jobs_then_get_job_returns_each_unchanged(store: BaseStore) -> None:
+    original = job(
+        args=(1, [2, 3], {"x": "é"}),
+        kwargs={"z": 1.5, "a": [None, True]},
+        executor="cpu",
+        priority=-5,
+        max_attempts=3,
+        scheduled_at=at(3),
+        timeout=1.25,
+        retry_on=(ValueError, "KeyError"),
+        retry_backoff=0.5,
+        retry_backoff_max=9.0,
+    )
+    [stored] = await store.add_jobs([original])
+    assert dump(stored) == dump(original)
+    assert dump(await store.get_job(original.id)) == dump(original)
+
+
+async def test_add_jobs_is_all_or_nothing_on_arguments_it_cannot_store(store: BaseStore) -> None:
+    good, bad = job(args=(1,)), job(kwargs={"when": object()})
+    with pytest.raises(SerializationError, match="keyword arguments of job"):
+        await store.add_jobs([good, bad])
+    with pytest.raises(JobLookupError):
+        await store.get_job(good.id)
+
+
+async def test_a_held_unique_key_returns_the_holding_job(store: BaseStore) -> None:
+    first = job(unique_key="report")
+    [stored] = await store.add_jobs([first])
+    again = await store.add_jobs([job(unique_key="report"), job(unique_key="other")])
+    assert again[0].id == first.id
+    assert again[1].unique_key == "other"
+    assert len(await store.get_jobs()) == 2
+    assert stored.id == first.id
+
+
+async def test_unique_key_within_one_batch_stores_one_job(store: BaseStore) -> None:
+    a, b = job(unique_key="k"), job(unique_key="k")
+    stored = await store.add_jobs([a, b])
+    assert [j.id for j in stored] == [a.id, a.id]
+
+
+async def test_a_finished_job_frees_its_unique_key(store: BaseStore) -> None:
+    first = job(unique_key="k")
+    await store.add_jobs([first])
+    [running] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    await store.complete_jobs("w1", [running.after_success(None, at(1))])
+    second = job(unique_key="k")
+    assert [j.id for j in await store.add_jobs([second])] == [second.id]
+
+
+async def test_unknown_job_ids_raise_job_lookup_error(store: BaseStore) -> None:
+    with pytest.raises(JobLookupError):
+        await store.get_job("nope")
+    with pytest.raises(JobLookupError):
+        await store.cancel_job("nope", T0)
+
+
+async def test_get_jobs_is_newest_first_and_filters(store: BaseStore) -> None:
+    jobs = [job(args=(i,)) for i in range(5)]
+    fired = task_job("t", T0)
+    await store.add_jobs([*jobs, fired])
+    assert [j.id for j in await store.get_jobs()] == [fired.id, *[j.id for j in reversed(jobs)]]
+    assert [j.id for j in await store.get_jobs(limit=2)] == [fired.id, jobs[4].id]
+    assert [j.id for j in await store.get_jobs(task_id="t")] == [fired.id]
+    await store.cancel_job(jobs[1].id, T0)
+    assert [j.id for j in await store.get_jobs(state=JobState.CANCELLED)] == [jobs[1].id]
+    assert await store.get_jobs(state=JobState.CANCELLED, task_id="t") == []
+
+
+async def test_get_next_job_time_is_the_earliest_waiting_job_of_those_executors(
+    store: BaseStore,
+) -> None:
+    assert await store.get_next_job_time(["default"]) is None
+    await store.add_jobs(
+        [
+            job(scheduled_at=at(50)),
+            job(scheduled_at=at(20), executor="other"),
+            job(scheduled_at=at(30), priority=9),
+        ]
+    )
+    assert await store.get_next_job_time(["default"]) == at(30)
+    assert await store.get_next_job_time(["default", "other"]) == at(20)
+    assert await store.get_next_job_time(["nobody"]) is None
+
+
+async def test_acquire_jobs_runs_lower_priority_first_then_scheduled_at_then_push_order(
+    store: BaseStore,
+) -> None:
+    rng = random.Random(5)
+    jobs = [
+        job(priority=rng.choice([-1, 0, 2]), scheduled_at=at(rng.choice([0, 1, 2])))
+        for _ in range(40)
+    ]
+    await store.add_jobs(jobs)
+    position = {j.id: i for i, j in enumerate(jobs)}
+    expected = sorted(jobs, key=lambda j: (j.priority, j.scheduled_at, position[j.id]))
+    taken: list[str] = []
+    while batch := (await store.acquire_jobs("w1", {"default": 7}, at(5), LEASE)).jobs:
+        taken += [j.id for j in batch]
+    assert taken == [j.id for j in expected]
+
+
+async def test_acquired_jobs_are_running_under_the_workers_lease(store: BaseStore) -> None:
+    pushed = job(max_attempts=2)
+    await store.add_jobs([pushed])
+    [running] = (await store.acquire_jobs("w1", {"default": 5}, at(1), LEASE)).jobs
+    assert running.id == pushed.id
+    assert (running.state, running.attempts, running.worker_id) == (JobState.RUNNING, 1, "w1")
+    assert running.started_at == at(1) and running.lease_until == at(1 + LEASE)
+    assert dump(await store.get_job(pushed.id)) == dump(running)
+
+
+async def test_a_job_is_never_acquired_twice_or_before_it_is_due(store: BaseStore) -> None:
+    now_job, later = job(), job(scheduled_at=at(10))
+    await store.add_jobs([now_job, later])
+    assert [j.id for j in (await store.acquire_jobs("w1", {"default": 5}, T0, LEASE)).jobs] == [
+        now_job.id
+    ]
+    assert (await store.acquire_jobs("w2", {"default": 5}, at(9), LEASE)).jobs == []
+    assert [j.id for j in (await store.acquire_jobs("w2", {"default": 5}, at(10), LEASE)).jobs] == [
+        later.id
+    ]
+
+
+async def test_acquire_jobs_honours_each_executors_limit(store: BaseStore) -> None:
+    await store.add_jobs(
+        [job(executor="a") for _ in range(5)] + [job(executor="b") for _ in range(5)]
+    )
+    acquired = await store.acquire_jobs("w1", {"a": 2, "b": 3, "c": 4}, T0, LEASE)
+    executors = [j.executor for j in acquired.jobs]
+    assert executors.count("a") == 2 and executors.count("b") == 3
+    assert (await store.acquire_jobs("w1", {"a": 0}, T0, LEASE)).jobs == []
+
+
+async def test_a_task_at_max_instances_skips_its_job_without_blocking_the_rest(
+    store: BaseStore,
+) -> None:
+    await store.add_jobs([task_job("t", T0)])
+    [first] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    blocked, behind = task_job("t", at(1)), job(scheduled_at=at(1), priority=5)
+    await store.add_jobs([blocked, behind])
+    acquired = await store.acquire_jobs("w2", {"default": 1}, at(1), LEASE)
+    assert [j.id for j in acquired.jobs] == [behind.id]
+    assert [(j.id, j.state, j.completed_at) for j in acquired.skipped] == [
+        (blocked.id, JobState.SKIPPED, at(1))
+    ]
+    assert (await store.get_job(blocked.id)).state is JobState.SKIPPED
+    assert first.state is JobState.RUNNING
+
+
+async def test_max_instances_counts_jobs_of_the_same_batch(store: BaseStore) -> None:
+    jobs = [task_job("t", at(i), max_instances=2) for i in range(3)]
+    await store.add_jobs(jobs)
+    acquired = await store.acquire_jobs("w1", {"default": 10}, at(5), LEASE)
+    assert [j.id for j in acquired.jobs] == [jobs[0].id, jobs[1].id]
+    assert [j.id for j in acquired.skipped] == [jobs[2].id]
+
+
+async def test_a_finished_instance_frees_its_slot(store: BaseStore) -> None:
+    await store.add_jobs([task_job("t", T0)])
+    [running] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    await store.complete_jobs("w1", [running.after_success(1, at(1))])
+    nxt = task_job("t", at(2))
+    await store.add_jobs([nxt])
+    assert [j.id for j in (await store.acquire_jobs("w1", {"default": 1}, at(2), LEASE)).jobs] == [
+        nxt.id
+    ]
+
+
+async def test_complete_jobs_writes_results_only_under_the_same_worker_and_attempt(
+    store: BaseStore,
+) -> None:
+    await store.add_jobs([job(), job()])
+    one, two = (await store.acquire_jobs("w1", {"default": 2}, T0, LEASE)).jobs
+    assert await store.complete_jobs("w2", [one.after_success(1, at(1))]) == []
+    stale = two.evolve(attempts=two.attempts + 1).after_success(2, at(1))
+    assert await store.complete_jobs("w1", [stale]) == []
+    result = {"rows": [1, 2.5, "x"], "ok": True}
+    written = await store.complete_jobs("w1", [one.after_success(result, at(1))])
+    assert [j.id for j in written] == [one.id]
+    stored = await store.get_job(one.id)
+    assert (stored.state, stored.result, stored.completed_at) == (
+        JobState.SUCCEEDED,
+        result,
+        at(1),
+    )
+    assert (await store.get_job(two.id)).state is JobState.RUNNING
+    # A finished attempt cannot be written twice.
+    assert await store.complete_jobs("w1", [one.after_success(3, at(2))]) == []
+
+
+async def test_a_failed_attempt_with_attempts_left_waits_for_its_backoff(store: BaseStore) -> None:
+    await store.add_jobs([job(max_attempts=3)])
+    [running] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    error = JobError.from_exception(ValueError("boom"))
+    retrying = running.after_failure(error, at(1)).evolve(scheduled_at=at(20))
+    [written] = await store.complete_jobs("w1", [retrying])
+    assert written.state is JobState.RETRYING
+    stored = await store.get_job(running.id)
+    assert (stored.state, stored.error_type, stored.error, len(stored.errors)) == (
+        JobState.RETRYING,
+        "ValueError",
+        "boom",
+        1,
+    )
+    assert (await store.acquire_jobs("w1", {"default": 1}, at(19), LEASE)).jobs == []
+    assert await store.get_next_job_time(["default"]) == at(20)
+    [again] = (await store.acquire_jobs("w2", {"default": 1}, at(20), LEASE)).jobs
+    assert (again.id, again.attempts, again.worker_id) == (running.id, 2, "w2")
+
+
+async def test_extend_leases_renews_only_the_leases_the_worker_holds(store: BaseStore) -> None:
+    await store.add_jobs([job(), job()])
+    mine = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs[0]
+    theirs = (await store.acquire_jobs("w2", {"default": 1}, T0, LEASE)).jobs[0]
+    held = await store.extend_leases("w1", [theirs.id, mine.id, "nope"], at(100))
+    assert held == [mine.id]
+    assert (await store.get_job(mine.id)).lease_until == at(100)
+    assert (await store.get_job(theirs.id)).lease_until == at(LEASE)
+
+
+async def test_rescue_requeues_a_lost_job_as_a_new_attempt(store: BaseStore) -> None:
+    await store.add_jobs([job(max_attempts=2)])
+    [lost] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    assert await store.rescue_jobs(at(LEASE)) == []  # the lease has not run out yet
+    [rescued] = await store.rescue_jobs(at(LEASE + 1))
+    assert (rescued.id, rescued.state, rescued.scheduled_at) == (
+        lost.id,
+        JobState.RETRYING,
+        at(LEASE + 1),
+    )
+    assert rescued.error_type == "WorkerLost" and "w1" in (rescued.error or "")
+    assert dump(await store.get_job(lost.id)) == dump(rescued)
+    [again] = (await store.acquire_jobs("w2", {"default": 1}, at(LEASE + 1), LEASE)).jobs
+    assert again.attempts == 2
+    # The presumed-dead worker comes back: its late completion cannot overwrite the retry.
+    assert await store.complete_jobs("w1", [lost.after_success("late", at(LEASE + 2))]) == []
+    assert (await store.get_job(lost.id)).worker_id == "w2"
+
+
+async def test_rescue_fails_a_lost_job_without_attempts_left(store: BaseStore) -> None:
+    await store.add_jobs([task_job("t", T0)])
+    [lost] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    [failed] = await store.rescue_jobs(at(LEASE + 1))
+    assert (failed.state, failed.completed_at) == (JobState.FAILED, at(LEASE + 1))
+    assert await store.complete_jobs("w1", [lost.after_success(1, at(LEASE + 2))]) == []
+    # The task's instance slot was freed with it.
+    nxt = task_job("t", at(LEASE + 2))
+    await store.add_jobs([nxt])
+    assert len((await store.acquire_jobs("w1", {"default": 1}, at(LEASE + 2), LEASE)).jobs) == 1
+
+
+async def test_cancel_job_cancels_only_waiting_jobs(store: BaseStore) -> None:
+    waiting, running = job(), job(priority=-1)
+    await store.add_jobs([waiting, running])
+    [started] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    assert started.id == running.id
+    cancelled = await store.cancel_job(waiting.id, at(1))
+    assert (cancelled.state, cancelled.completed_at) == (JobState.CANCELLED, at(1))
+    assert (await store.cancel_job(running.id, at(1))).state is JobState.RUNNING
+    assert (await store.acquire_jobs("w1", {"default": 5}, at(2), LEASE)).jobs == []
+
+
+async def test_prune_jobs_deletes_old_finished_jobs_in_batches(store: BaseStore) -> None:
+    jobs = [job() for _ in range(5)]
+    await store.add_jobs([*jobs, job(scheduled_at=at(1000))])
+    for i, pushed in enumerate(jobs):
+        await store.cancel_job(pushed.id, at(i))
+    assert await store.prune_jobs(at(3), limit=2) == 2
+    assert await store.prune_jobs(at(3), limit=10) == 1
+    assert await store.prune_jobs(at(3)) == 0
+    assert len(await store.get_jobs()) == 3
+    assert await store.prune_jobs(at(10_000)) == 2
+    assert len(await store.get_jobs(state=JobState.PENDING)) == 1
+
+
+async def test_changes_notify_the_loops(store: BaseStore) -> None:
+    kinds = collect(store)
+    await store.add_task(task())
+    assert kinds == ["tasks"]
+    [acquired] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    await store.release_tasks("s1", [FireResult(acquired, [acquired.job_for(T0, T0)], at(10))])
+    assert kinds[-1] == "jobs"
+    kinds.clear()
+    await store.add_jobs([job(max_attempts=2)])
+    assert kinds == ["jobs"]
+    kinds.clear()
+    running = (await store.acquire_jobs("w1", {"default": 5}, T0, LEASE)).jobs
+    assert kinds == []
+    retry = running[-1].after_failure(JobError.lost("x"), at(1))
+    assert retry.state is JobState.RETRYING
+    await store.complete_jobs("w1", [retry])
+    assert kinds == ["jobs"]
+    kinds.clear()
+    await store.rescue_jobs(at(LEASE + 1))
+    assert kinds == ["jobs"]
