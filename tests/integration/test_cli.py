@@ -1,0 +1,271 @@
+"""The command line as users run it: the real console script in a subprocess.
+
+The worker runs `tests.integration.cli_app:scheduler`, configured through environment
+variables (see that module). Every wait polls with a deadline; no sleep is an assertion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import queue
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).with_name("asyncz-queue")
+COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "asyncz_queue"]
+APP = "tests.integration.cli_app:scheduler"
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The test's environment without a configured database, plus `extra`."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CLI_APP_")}
+    env.pop("ASYNCZ_QUEUE_DSN", None)
+    return {**env, **extra}
+
+
+def run_cli(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run `asyncz-queue ARGS` to completion in the repository root."""
+    return subprocess.run(
+        [*COMMAND, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=environment(**env),
+    )
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 15, what: str = "") -> None:
+    """Poll `condition` until it is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.05)
+
+
+def lines_of(path: Path) -> list[str]:
+    """The lines a job wrote to `path` so far."""
+    return path.read_text().splitlines() if path.exists() else []
+
+
+class WorkerProcess:
+    """`asyncz-queue worker APP` in a subprocess; its stderr is read line by line."""
+
+    def __init__(self, *args: str, stdout: int | None = subprocess.DEVNULL, **env: str) -> None:
+        self.process = subprocess.Popen(
+            [*COMMAND, "worker", APP, *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=environment(**env),
+        )
+        self.stderr: list[str] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self._lines.put(line)
+
+    def collect(self) -> str:
+        """Everything written to stderr so far."""
+        while not self._lines.empty():
+            self.stderr.append(self._lines.get_nowait())
+        return "".join(self.stderr)
+
+    def wait_for_stderr(self, text: str, timeout: float = 15) -> None:
+        """Wait until `text` appears on stderr."""
+        wait_until(lambda: text in self.collect(), timeout, f"{text!r} on stderr")
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 15) -> int:
+        """The exit status, waiting at most `timeout` seconds."""
+        status = self.process.wait(timeout)
+        self._reader.join(5)  # stderr is read to its end
+        self.collect()
+        return status
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def workers() -> Iterator[list[WorkerProcess]]:
+    """Worker processes started by a test; any still alive at the end are killed."""
+    started: list[WorkerProcess] = []
+    yield started
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def start_worker(
+    workers: list[WorkerProcess], tmp_path: Path
+) -> Callable[..., tuple[WorkerProcess, Path]]:
+    """Start a worker whose jobs write to a fresh file; returns it and the file."""
+
+    def start(*args: str, **env: str) -> tuple[WorkerProcess, Path]:
+        out = tmp_path / f"out-{len(workers)}.txt"
+        worker = WorkerProcess(*args, CLI_APP_OUT=str(out), **env)
+        workers.append(worker)
+        return worker, out
+
+    return start
+
+
+# ---- worker (memory store) ---------------------------------------------------------------
+
+
+def test_worker_runs_its_tasks_and_exits_zero_on_sigterm(
+    start_worker: Callable[..., tuple[WorkerProcess, Path]],
+) -> None:
+    worker, out = start_worker(CLI_APP_BEAT="0.1")
+    wait_until(lambda: len(lines_of(out)) >= 3, what="three beats")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait() == 0, worker.stderr
+    stderr = worker.collect()
+    assert "SIGTERM received" in stderr and "worker stopped" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_worker_lets_a_running_job_finish_before_exiting(
+    start_worker: Callable[..., tuple[WorkerProcess, Path]],
+) -> None:
+    worker, out = start_worker(CLI_APP_SLOW="1.0")
+    wait_until(lambda: "started" in lines_of(out), what="the slow job to start")
+    worker.signal(signal.SIGINT)
+    assert worker.wait() == 0, worker.collect()
+    assert lines_of(out) == ["started", "finished"]
+    assert "waiting up to 30 s for 1 running job(s)" in worker.collect()
+
+
+def test_worker_interrupts_jobs_that_outlast_the_grace_period(
+    start_worker: Callable[..., tuple[WorkerProcess, Path]],
+) -> None:
+    worker, out = start_worker("--grace", "0.3", CLI_APP_SLOW="60")
+    wait_until(lambda: "started" in lines_of(out), what="the slow job to start")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0, worker.collect()
+    assert "interrupted 1 job(s); they will run again" in worker.collect()
+    assert lines_of(out) == ["started"]
+
+
+def test_a_second_signal_exits_at_once(
+    start_worker: Callable[..., tuple[WorkerProcess, Path]],
+) -> None:
+    worker, out = start_worker(CLI_APP_SLOW="60")
+    wait_until(lambda: "started" in lines_of(out), what="the slow job to start")
+    worker.signal(signal.SIGTERM)
+    worker.wait_for_stderr("send the signal again to exit at once")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=5) == 128 + signal.SIGTERM
+    assert "exiting now" in worker.collect()
+
+
+def test_worker_shows_a_progress_line_only_on_a_terminal(
+    workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    out = tmp_path / "out.txt"
+    controller, terminal = pty.openpty()
+    worker = WorkerProcess(stdout=terminal, CLI_APP_OUT=str(out), CLI_APP_BEAT="0.1")
+    workers.append(worker)
+    os.close(terminal)
+    shown = b""
+
+    def progress_counts_a_job() -> bool:
+        nonlocal shown
+        if select.select([controller], [], [], 0.1)[0]:
+            shown += os.read(controller, 4096)
+        return b"succeeded 0" not in shown.rsplit(b"\r", 1)[-1] and b"succeeded" in shown
+
+    try:
+        wait_until(progress_counts_a_job, what="a progress line counting a finished job")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+    finally:
+        os.close(controller)
+    assert b"running " in shown and b"up " in shown
+    # Piped (as in the other tests), stdout stays empty: no control characters in logs.
+    piped = WorkerProcess(stdout=subprocess.PIPE, CLI_APP_OUT=str(out), CLI_APP_BEAT="0.1")
+    workers.append(piped)
+    wait_until(lambda: "started" in piped.collect() or piped.process.poll(), what="start")
+    piped.signal(signal.SIGTERM)
+    stdout, _ = piped.process.communicate(timeout=15)
+    assert piped.process.returncode == 0 and stdout == ""
+
+
+# ---- bad input ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["worker", "nosuch.module:app"], "no module named 'nosuch'"),
+        (["worker", "tests.integration.cli_app:not_a_scheduler"], "not an AsyncIOScheduler"),
+        (["worker", "tests.integration.cli_app:missing"], "has no attribute 'missing'"),
+        (["worker", "tests.integration.cli_app"], "must look like 'package.module:attribute'"),
+        (["tasks"], "no database given"),
+        (["jobs", "--dsn", "postgresql://bob:s3cret@127.0.0.1:{port}/db"], "cannot connect"),
+        (["status", "--dsn", "host=127.0.0.1 port={port} user=bob password=s3cret"], "cannot"),
+        (["migrate", "--dsn", "postgresql://bob:s3cret@[::1:oops/db"], "cannot"),
+    ],
+    ids=[
+        "no-module",
+        "not-a-scheduler",
+        "no-attribute",
+        "no-colon",
+        "no-dsn",
+        "url-dsn",
+        "keyword-dsn",
+        "malformed-dsn",
+    ],
+)
+def test_bad_input_exits_non_zero_with_one_clear_line(args: list[str], expected: str) -> None:
+    port = str(free_port())
+    done = run_cli(*(arg.replace("{port}", port) for arg in args))
+    assert done.returncode != 0
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+
+
+def test_help_describes_every_subcommand() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for name in ("demo", "worker", "migrate", "tasks", "jobs", "status"):
+        assert name in done.stdout
+    prune = run_cli("jobs", "prune", "--help")
+    assert prune.returncode == 0 and "--older-than" in prune.stdout
+
+
+def test_inspection_can_read_the_store_of_an_app() -> None:
+    done = run_cli("status", "--app", APP, "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["executors"] == {} and report["tasks"]["total"] == 0
