@@ -8,8 +8,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
+from asyncz_queue.exceptions import AsynczQueueError
 from asyncz_queue.jobs import utcnow
 
 #: Where inspection commands read the database from when `--dsn` is not given.
@@ -36,21 +36,12 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     return _KEYWORD_PASSWORD.sub(r"\1***", text)
 
 
-def password_in(dsn: str) -> str | None:
-    """The password a DSN carries (URL or `key=value` form), or None."""
-    if "://" in dsn:
-        try:
-            return urlsplit(dsn).password
-        except ValueError:
-            return None
-    match = _KEYWORD_PASSWORD.search(dsn)
-    return match.group(2).strip("'") if match else None
-
-
 def one_line(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:
-    """`exc` as `Type: message` on one line, passwords removed."""
+    """`exc` on one line, passwords removed: its message, after its type unless it is ours."""
     message = " ".join(str(exc).split()) or "(no message)"
-    return redact(f"{type(exc).__name__}: {message}", secrets)
+    if not isinstance(exc, AsynczQueueError):  # our messages say what went wrong already
+        message = f"{type(exc).__name__}: {message}"
+    return redact(message, secrets)
 
 
 # ---- output -------------------------------------------------------------------------

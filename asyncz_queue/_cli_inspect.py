@@ -19,10 +19,8 @@ from asyncz_queue._cli_common import (
     DSN_ENV,
     CommandError,
     one_line,
-    password_in,
     print_json,
     print_table,
-    redact,
 )
 from asyncz_queue._cli_render import describe_trigger, print_job, print_status, status_report
 from asyncz_queue._cli_worker import load_scheduler
@@ -42,18 +40,6 @@ def _identity() -> str:
     return f"asyncz-queue-cli@{socket.gethostname()}:{os.getpid()}"
 
 
-async def _probe(dsn: str, secret: str | None) -> None:
-    """Connect once, so that a wrong DSN fails fast with the database's own reason."""
-    import psycopg
-
-    try:
-        conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=CONNECT_TIMEOUT)
-    except Exception as exc:
-        where = redact(dsn, [secret]) if "://" in dsn else "the database"
-        raise CommandError(f"cannot connect to {where}: {one_line(exc, [secret])}") from None
-    await conn.close()
-
-
 async def _build_store(args: argparse.Namespace) -> tuple[BaseStore, list[str | None]]:
     """The store the options name, and the secrets to keep out of messages."""
     if args.app:
@@ -65,14 +51,18 @@ async def _build_store(args: argparse.Namespace) -> tuple[BaseStore, list[str | 
     dsn = args.dsn or os.environ.get(DSN_ENV)
     if not dsn:
         raise CommandError(f"no database given: pass --dsn or set {DSN_ENV} (or use --app)", 2)
-    secret = password_in(dsn)
-    await _probe(dsn, secret)
-    try:
-        from asyncz_queue.stores.postgres import PostgresStore
+    from asyncz_queue.stores.postgres import PostgresStore
+    from asyncz_queue.stores.postgres.dsn import password_of
 
-        return PostgresStore(dsn, schema=args.schema), [secret]
+    secret = password_of(dsn)
+    try:
+        # One short-lived process: no LISTEN connection, a small pool, a quick give-up.
+        store = PostgresStore(
+            dsn, schema=args.schema, listen=False, max_size=2, timeout=CONNECT_TIMEOUT
+        )
     except Exception as exc:
-        raise CommandError(f"cannot use the PostgreSQL store: {one_line(exc, [secret])}") from None
+        raise CommandError(f"cannot use this DSN: {one_line(exc, [secret])}", 2) from None
+    return store, [secret]
 
 
 @asynccontextmanager
@@ -86,7 +76,7 @@ async def opened_store(args: argparse.Namespace, start: bool = True) -> AsyncIte
         try:
             await store.start(_identity())
         except Exception as exc:
-            raise CommandError(f"cannot open the store: {one_line(exc, secrets)}") from None
+            raise CommandError(one_line(exc, secrets)) from None
     try:
         yield store
     except (CommandError, KeyboardInterrupt):
