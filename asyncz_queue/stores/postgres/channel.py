@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -92,6 +92,38 @@ def pack_events(payloads: list[dict[str, Any]]) -> list[str]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=repr)
+
+
+class Outbox:
+    """Sends events to the channel in batches: those published in the same moment share
+    one statement, packed into as few messages as fit."""
+
+    def __init__(self, send: Callable[[list[str]], Awaitable[None]]) -> None:
+        self._send = send
+        self._queue: list[dict[str, Any]] = []
+        self._sending: asyncio.Task[None] | None = None
+
+    async def publish(self, payload: dict[str, Any]) -> None:
+        """Queue `payload`; returns once the batch holding it was sent (or dropped)."""
+        self._queue.append(payload)
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.get_running_loop().create_task(self._flush())
+        await asyncio.shield(self._sending)
+
+    async def drain(self) -> None:
+        """Wait until everything queued was sent or dropped."""
+        if self._sending is not None:
+            with contextlib.suppress(Exception):
+                await self._sending
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let the events of the same moment join this batch
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._send(pack_events(batch))
+            except Exception as exc:
+                logger.warning("could not send %d event(s) to other processes: %s", len(batch), exc)
 
 
 class Listener:

@@ -371,6 +371,20 @@ PRUNE_JOBS = """
 """
 """Delete a batch of old finished jobs; touches only finished rows, never the hot ones."""
 
+HEARTBEAT = """
+    WITH forgotten AS (
+        DELETE FROM {schema}.processes WHERE last_seen < %(forget_before)s
+    )
+    INSERT INTO {schema}.processes (identity, info, last_seen)
+    VALUES (%(identity)s, %(info)s, %(now)s)
+    ON CONFLICT (identity) DO UPDATE SET info = EXCLUDED.info, last_seen = EXCLUDED.last_seen
+"""
+"""Record a scheduler's heartbeat; forget schedulers silent for long (one row each)."""
+
+GET_PROCESSES = (
+    "SELECT identity, info, last_seen FROM {schema}.processes ORDER BY last_seen DESC, identity"
+)
+
 NOTIFY_MANY = "SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)s::text[]) AS p"
 """Send several notifications (events, cancel requests) in one round trip."""
 
@@ -403,6 +417,8 @@ class Statements:
     EXPIRED_JOBS: bytes
     CANCEL_JOB: bytes
     PRUNE_JOBS: bytes
+    HEARTBEAT: bytes
+    GET_PROCESSES: bytes
     NOTIFY_MANY: bytes
 
     @classmethod

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, conninfo, errors
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg.rows import tuple_row
 
 from asyncz_queue.exceptions import (
-    ConfigurationError,
     ConflictIdError,
     JobLookupError,
     StoreUnavailableError,
@@ -25,20 +22,36 @@ from asyncz_queue.jobs import WAITING_STATES, Job, JobError, JobState
 from asyncz_queue.serializers import Serializer
 from asyncz_queue.stores.base import Acquired, BaseStore, FireResult, Notification
 from asyncz_queue.stores.postgres import migrator
-from asyncz_queue.stores.postgres.channel import JOBS, TASKS, Listener, channel_name, pack_events
+from asyncz_queue.stores.postgres.channel import JOBS, TASKS, Listener, Outbox, channel_name
 from asyncz_queue.stores.postgres.codec import Codec
-from asyncz_queue.stores.postgres.dsn import mask_dsn, scrub
+from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
+from asyncz_queue.stores.postgres.dsn import mask_dsn
 from asyncz_queue.stores.postgres.sql import Statements
 from asyncz_queue.tasks import Task
 
 logger = logging.getLogger("asyncz_queue.stores.postgres")
 
-T = TypeVar("T")
-Row = tuple[Any, ...]
-Connection = AsyncConnection[Row]
-
 #: How many expired jobs one rescue transaction handles.
 RESCUE_BATCH = 500
+#: A scheduler without a heartbeat for this long disappears from `get_processes()`.
+FORGET_PROCESSES_AFTER = timedelta(days=1)
+
+Fetch = Callable[[bytes, dict[str, Any]], Awaitable[list[Row]]]
+
+
+def _fetch_on(connection: Any) -> Fetch:
+    """`Database.fetch` on the caller's own connection (inside its transaction)."""
+    if not isinstance(connection, psycopg.AsyncConnection):
+        raise TypeError(
+            f"connection must be a psycopg AsyncConnection, got {type(connection).__name__}"
+        )
+
+    async def fetch(query: bytes, params: dict[str, Any]) -> list[Row]:
+        async with connection.cursor(row_factory=tuple_row) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchall() if cur.description is not None else []
+
+    return fetch
 
 
 class PostgresStore(BaseStore):
@@ -73,7 +86,7 @@ class PostgresStore(BaseStore):
         timeout: float = 10.0,
     ) -> None:
         super().__init__(serializer)
-        _check_options(dsn, schema, min_size, max_size, poll_interval, timeout)
+        check_options(dsn, schema, min_size, max_size, poll_interval, timeout)
         self._dsn = dsn
         #: The DSN without its password: safe to log.
         self.dsn = mask_dsn(dsn)
@@ -90,10 +103,9 @@ class PostgresStore(BaseStore):
         self._sender = secrets.token_hex(6)
         self._wake_jobs = f"j:{self._sender}"
         self._wake_tasks = f"t:{self._sender}"
-        self._pool: AsyncConnectionPool[Connection] | None = None
+        self._db = Database(dsn, min_size, max_size, timeout, f"asyncz_queue:{schema}")
         self._listener: Listener | None = None
-        self._outbox: list[dict[str, Any]] = []
-        self._sending: asyncio.Task[None] | None = None
+        self._outbox = Outbox(self._notify_many)
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.dsn!r} schema={self.schema!r}>"
@@ -102,14 +114,7 @@ class PostgresStore(BaseStore):
 
     async def connect(self) -> Connection:
         """A new autocommit connection outside the pool; `StoreUnavailableError` on failure."""
-        try:
-            async with asyncio.timeout(self.timeout):
-                return await AsyncConnection.connect(self._dsn, autocommit=True)
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            reason = scrub(str(exc), self._dsn) or type(exc).__name__
-            raise StoreUnavailableError(
-                f"cannot connect to PostgreSQL ({self.dsn}): {reason}"
-            ) from None
+        return await self._db.connect()
 
     async def migrate(self) -> None:
         """Create or upgrade the schema; idempotent, and safe with several processes."""
@@ -122,78 +127,25 @@ class PostgresStore(BaseStore):
         self.identity = identity
         async with await self.connect() as conn:
             await migrator.check_version(conn, self.schema)
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            self._dsn,
-            min_size=self.min_size,
-            max_size=self.max_size,
-            kwargs={"autocommit": True},
-            open=False,
-            timeout=self.timeout,
-            name=f"asyncz_queue:{self.schema}",
-        )
-        try:
-            await pool.open(wait=True, timeout=self.timeout)
-            if self.listen:
-                self._listener = Listener(
-                    self.connect, self.channel, self._sender, identity, self.notify,
-                    health_interval=self.poll_interval,
-                )  # fmt: skip
-                await self._listener.start()
-        except BaseException as exc:
-            await pool.close()
-            if isinstance(exc, PoolTimeout):
-                raise StoreUnavailableError(f"cannot open connections to {self.dsn}") from None
-            raise
-        self._pool = pool
+        await self._db.open()
+        if self.listen:
+            listener = Listener(
+                self.connect, self.channel, self._sender, identity, self.notify,
+                health_interval=self.poll_interval,
+            )  # fmt: skip
+            try:
+                await listener.start()
+            except BaseException:
+                await self._db.close()
+                raise
+            self._listener = listener
 
     async def shutdown(self) -> None:
-        if self._sending is not None:
-            with contextlib.suppress(Exception):
-                await self._sending
+        await self._outbox.drain()
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    # ---- running statements ------------------------------------------------------------
-
-    async def _run(self, op: Callable[[Connection], Awaitable[T]], retry: bool = True) -> T:
-        """Run `op` on a pooled connection.
-
-        A connection found dead (a restarted server) is replaced and `op` retried once
-        when `retry` (every operation but the two whose retry would misreport); a
-        deadlock victim is retried too. Raises `StoreUnavailableError` when the database
-        cannot be reached.
-        """
-        pool = self._pool
-        if pool is None:
-            raise StoreUnavailableError(f"the store {self.dsn} is not started")
-        for attempt in range(3):
-            try:
-                async with pool.connection() as conn:
-                    return await op(conn)
-            except errors.TransactionRollback:
-                if attempt == 2:
-                    raise
-            except psycopg.OperationalError as exc:
-                if not retry or attempt > 0:
-                    raise StoreUnavailableError(
-                        f"lost the connection to {self.dsn}: {scrub(str(exc), self._dsn)}"
-                    ) from exc
-            except PoolTimeout:
-                raise StoreUnavailableError(
-                    f"no connection to {self.dsn} within {self.timeout} s"
-                ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _fetch(self, query: bytes, params: dict[str, Any], retry: bool = True) -> list[Row]:
-        async def op(conn: Connection) -> list[Row]:
-            cur = await conn.execute(query, params)
-            return await cur.fetchall() if cur.description is not None else []
-
-        return await self._run(op, retry)
+        await self._db.close()
 
     def _wake(self, wake: str) -> dict[str, Any]:
         return {"channel": self.channel, "wake": wake}
@@ -201,33 +153,37 @@ class PostgresStore(BaseStore):
     # ---- events between processes --------------------------------------------------------
 
     async def publish(self, payload: dict[str, Any]) -> None:
-        """Queue an event for the other processes; sent in batches, oversized ones cut.
-
-        Returns once the batch holding it is sent. Best effort: when the database is away,
-        the event is dropped and a warning logged (subscribers here already got it).
-        """
-        self._outbox.append(payload)
-        if self._sending is None or self._sending.done():
-            self._sending = asyncio.get_running_loop().create_task(self._send_events())
-        await asyncio.shield(self._sending)
-
-    async def _send_events(self) -> None:
-        await asyncio.sleep(0)  # let the events of the same moment join this batch
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
-            try:
-                await self._notify_many(pack_events(batch))
-            except Exception as exc:
-                logger.warning("could not send %d event(s) to other processes: %s", len(batch), exc)
+        """Send an event to the other processes, batched with the events of the same moment;
+        oversized fields are cut. Best effort: while the database is away it is dropped
+        (with a warning), since the subscribers of this process already have it."""
+        await self._outbox.publish(payload)
 
     async def _notify_many(self, messages: list[str]) -> None:
         params = {"channel": self.channel, "payloads": messages}
-        await self._fetch(self._sql.NOTIFY_MANY, params)
+        await self._db.fetch(self._sql.NOTIFY_MANY, params)
 
     async def request_cancel(self, job_id: str) -> None:
         """Ask every process (this one at once, the others over NOTIFY) to stop `job_id`."""
         self.notify(Notification("cancel", {"job_id": job_id}))
         await self._notify_many([f"c:{self._sender}:{job_id}"])
+
+    # ---- processes ---------------------------------------------------------------------
+
+    async def heartbeat(self, identity: str, info: dict[str, Any], now: datetime) -> None:
+        """Record in the database that `identity` is alive; schedulers silent for a day
+        are forgotten."""
+        params = {
+            "identity": identity,
+            "info": json.dumps(info, default=str),
+            "now": now,
+            "forget_before": now - FORGET_PROCESSES_AFTER,
+        }
+        await self._db.fetch(self._sql.HEARTBEAT, params)
+
+    async def get_processes(self) -> list[dict[str, Any]]:
+        """The last heartbeat of every scheduler using this schema, newest first."""
+        rows = await self._db.fetch(self._sql.GET_PROCESSES, {})
+        return [{**info, "identity": identity, "last_seen": seen} for identity, info, seen in rows]
 
     # ---- tasks -----------------------------------------------------------------------
 
@@ -235,35 +191,35 @@ class PostgresStore(BaseStore):
         params = self._codec.task_params(task) | self._wake(self._wake_tasks)
         query = self._sql.UPSERT_TASK if replace_existing else self._sql.INSERT_TASK
         # Not retried: a retry after a commit whose reply was lost would report a conflict.
-        if not await self._fetch(query, params, retry=replace_existing):
+        if not await self._db.fetch(query, params, retry=replace_existing):
             raise ConflictIdError(task.id)
         self.notify(TASKS)
 
     async def update_task(self, task: Task) -> None:
         params = self._codec.task_params(task) | self._wake(self._wake_tasks)
-        if not await self._fetch(self._sql.UPDATE_TASK, params):
+        if not await self._db.fetch(self._sql.UPDATE_TASK, params):
             raise TaskLookupError(task.id)
         self.notify(TASKS)
 
     async def get_task(self, task_id: str) -> Task:
-        rows = await self._fetch(self._sql.GET_TASK, {"id": task_id})
+        rows = await self._db.fetch(self._sql.GET_TASK, {"id": task_id})
         if not rows:
             raise TaskLookupError(task_id)
         return self._codec.decode_task(rows[0])
 
     async def get_tasks(self) -> list[Task]:
-        rows = await self._fetch(self._sql.GET_TASKS, {})
+        rows = await self._db.fetch(self._sql.GET_TASKS, {})
         return [self._codec.decode_task(row) for row in rows]
 
     async def delete_task(self, task_id: str) -> None:
-        if not await self._fetch(self._sql.DELETE_TASK, {"id": task_id}, retry=False):
+        if not await self._db.fetch(self._sql.DELETE_TASK, {"id": task_id}, retry=False):
             raise TaskLookupError(task_id)
 
     async def remove_all_tasks(self) -> None:
-        await self._fetch(self._sql.DELETE_ALL_TASKS, {})
+        await self._db.fetch(self._sql.DELETE_ALL_TASKS, {})
 
     async def get_next_run_time(self) -> datetime | None:
-        rows = await self._fetch(self._sql.NEXT_RUN_TIME, {})
+        rows = await self._db.fetch(self._sql.NEXT_RUN_TIME, {})
         return rows[0][0] if rows else None
 
     async def acquire_tasks(
@@ -277,7 +233,7 @@ class PostgresStore(BaseStore):
         }
         tasks = [
             self._codec.decode_task(row)
-            for row in await self._fetch(self._sql.ACQUIRE_TASKS, params)
+            for row in await self._db.fetch(self._sql.ACQUIRE_TASKS, params)
         ]
         tasks.sort(key=lambda t: (t.next_run_time, t.id))
         return tasks
@@ -290,7 +246,7 @@ class PostgresStore(BaseStore):
         params["owner"] = scheduler_id
         params["task_ids"] = [result.task.id for result in results]
         params["next_run_times"] = [result.next_run_time for result in results]
-        rows = await self._fetch(self._sql.RELEASE_TASKS, params)
+        rows = await self._db.fetch(self._sql.RELEASE_TASKS, params)
         ids = set(rows[0][0]) if rows else set()
         inserted = [job for job in jobs if job.id in ids]
         if inserted:
@@ -299,38 +255,44 @@ class PostgresStore(BaseStore):
 
     # ---- jobs ------------------------------------------------------------------------
 
-    async def add_jobs(self, jobs: Sequence[Job]) -> list[Job]:
+    async def add_jobs(self, jobs: Sequence[Job], connection: Any = None) -> list[Job]:
+        """Store pending jobs (see `BaseStore.add_jobs`).
+
+        With `connection` (a psycopg `AsyncConnection`), the jobs are written in the caller's
+        transaction: they exist, and workers anywhere are woken, only when it commits.
+        """
         if not jobs:
             return []
+        fetch, wake = self._db.fetch, self._wake_jobs
+        if connection is not None:
+            fetch, wake = _fetch_on(connection), "j:"  # the commit wakes this process too
         stored: list[Job | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         inserted_any = False
         # A holder that finishes between our insert and our look-up frees its key: insert
         # again. Bounded, as each round needs another job to take the key meanwhile.
         for _ in range(5):
-            batch = [jobs[i] for i in pending]
-            params = self._codec.job_columns(batch) | self._wake(self._wake_jobs)
-            rows = await self._fetch(self._sql.ADD_JOBS, params)
+            params = self._codec.job_columns([jobs[i] for i in pending]) | self._wake(wake)
+            rows = await fetch(self._sql.ADD_JOBS, params)
             ids = set(rows[0][0]) if rows else set()
             for i in pending:
                 if jobs[i].id in ids:
                     stored[i] = jobs[i]
                     inserted_any = True
             pending = [i for i in pending if stored[i] is None]
+            if pending:
+                await self._fill_holders(fetch, jobs, pending, stored)
+                pending = [i for i in pending if stored[i] is None]
             if not pending:
                 break
-            await self._fill_holders(jobs, pending, stored)
-            pending = [i for i in pending if stored[i] is None]
-            if not pending:
-                break
-        if inserted_any:
+        if inserted_any and connection is None:
             self.notify(JOBS)
         if pending:
             raise StoreUnavailableError("could not store jobs: their unique keys kept changing")
         return [job for job in stored if job is not None]
 
     async def _fill_holders(
-        self, jobs: Sequence[Job], pending: list[int], stored: list[Job | None]
+        self, fetch: Fetch, jobs: Sequence[Job], pending: list[int], stored: list[Job | None]
     ) -> None:
         """Put, for each job kept out, the stored job holding its id, unique key or fire."""
         missing = [jobs[i] for i in pending]
@@ -342,7 +304,7 @@ class PostgresStore(BaseStore):
             "scheduled_ats": [job.scheduled_at for job in fires],
         }
         holders = [
-            self._codec.decode_job(row) for row in await self._fetch(self._sql.FIND_HOLDERS, params)
+            self._codec.decode_job(row) for row in await fetch(self._sql.FIND_HOLDERS, params)
         ]
         by_id = {job.id: job for job in holders}
         by_key = {
@@ -362,7 +324,7 @@ class PostgresStore(BaseStore):
             )
 
     async def get_job(self, job_id: str) -> Job:
-        rows = await self._fetch(self._sql.GET_JOB, {"id": job_id})
+        rows = await self._db.fetch(self._sql.GET_JOB, {"id": job_id})
         if not rows:
             raise JobLookupError(job_id)
         return self._codec.decode_job(rows[0])
@@ -378,13 +340,13 @@ class PostgresStore(BaseStore):
         else:
             query = statements.GET_JOBS_BY_STATE_AND_TASK
         params = {"state": None if state is None else JobState(state).value, "task_id": task_id}
-        rows = await self._fetch(query, params | {"limit": limit})
+        rows = await self._db.fetch(query, params | {"limit": limit})
         return [self._codec.decode_job(row) for row in rows]
 
     async def get_next_job_time(self, executors: Sequence[str]) -> datetime | None:
         if not executors:
             return None
-        rows = await self._fetch(self._sql.NEXT_JOB_TIME, {"executors": list(executors)})
+        rows = await self._db.fetch(self._sql.NEXT_JOB_TIME, {"executors": list(executors)})
         return rows[0][0] if rows else None
 
     async def acquire_jobs(
@@ -400,7 +362,7 @@ class PostgresStore(BaseStore):
             "worker_id": worker_id,
             "lease_until": now + timedelta(seconds=lease_seconds),
         }
-        rows = await self._fetch(self._sql.ACQUIRE_JOBS, params)
+        rows = await self._db.fetch(self._sql.ACQUIRE_JOBS, params)
         order = {alias: i for i, alias in enumerate(aliases)}
         rows.sort(key=lambda row: (order[row[5]], row[6], row[16], row[27]))
         acquired = Acquired()
@@ -422,7 +384,7 @@ class PostgresStore(BaseStore):
     ) -> list[Job]:
         params = self._codec.outcome_columns(jobs, fences) | self._wake(self._wake_jobs)
         if conn is None:
-            rows = await self._fetch(self._sql.COMPLETE_JOBS, params)
+            rows = await self._db.fetch(self._sql.COMPLETE_JOBS, params)
         else:
             rows = await (await conn.execute(self._sql.COMPLETE_JOBS, params)).fetchall()
         ids = set(rows[0][0] or ()) if rows else set()
@@ -434,13 +396,13 @@ class PostgresStore(BaseStore):
         if not job_ids:
             return []
         params = {"ids": list(job_ids), "worker_id": worker_id, "lease_until": lease_until}
-        held = {row[0] for row in await self._fetch(self._sql.EXTEND_LEASES, params)}
+        held = {row[0] for row in await self._db.fetch(self._sql.EXTEND_LEASES, params)}
         return [job_id for job_id in job_ids if job_id in held]
 
     async def rescue_jobs(self, now: datetime) -> list[Job]:
         rescued: list[Job] = []
         while True:
-            batch, more = await self._run(lambda conn: self._rescue_batch(conn, now))
+            batch, more = await self._db.run(lambda conn: self._rescue_batch(conn, now))
             rescued += batch
             if not more:
                 break
@@ -467,7 +429,7 @@ class PostgresStore(BaseStore):
         return written, len(rows) == RESCUE_BATCH
 
     async def cancel_job(self, job_id: str, now: datetime) -> Job:
-        rows = await self._fetch(self._sql.CANCEL_JOB, {"id": job_id, "now": now})
+        rows = await self._db.fetch(self._sql.CANCEL_JOB, {"id": job_id, "now": now})
         if not rows:
             raise JobLookupError(job_id)
         return self._codec.decode_job(rows[0])
@@ -478,29 +440,4 @@ class PostgresStore(BaseStore):
             cur = await conn.execute(self._sql.PRUNE_JOBS, params)
             return max(cur.rowcount, 0)
 
-        return await self._run(op)
-
-
-def _check_options(
-    dsn: str, schema: str, min_size: int, max_size: int, poll_interval: float, timeout: float
-) -> None:
-    if not isinstance(dsn, str):
-        raise ConfigurationError(f"option 'dsn' must be a string, got {type(dsn).__name__}")
-    try:
-        conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error as exc:
-        raise ConfigurationError(
-            f"option 'dsn' is not a valid connection string ({mask_dsn(dsn)}): "
-            f"{scrub(str(exc), dsn)}"
-        ) from None
-    if not isinstance(schema, str) or not schema or len(schema.encode()) > 63:
-        raise ConfigurationError(
-            f"option 'schema' must be a non-empty name of at most 63 bytes, got {schema!r}"
-        )
-    if min_size < 0 or max_size < max(min_size, 1):
-        raise ConfigurationError(
-            f"options 'min_size' ({min_size}) and 'max_size' ({max_size}) need "
-            "0 <= min_size <= max_size and max_size >= 1"
-        )
-    if poll_interval <= 0 or timeout <= 0:
-        raise ConfigurationError("options 'poll_interval' and 'timeout' must be positive")
+        return await self._db.run(op)

@@ -1,0 +1,130 @@
+"""The store's connections: a pool for statements, fresh connections for everything else.
+
+Written once here so that no store method repeats retry or error-translation code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, conninfo, errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from asyncz_queue.exceptions import ConfigurationError, StoreUnavailableError
+from asyncz_queue.stores.postgres.dsn import mask_dsn, scrub
+
+T = TypeVar("T")
+Row = tuple[Any, ...]
+Connection = AsyncConnection[Row]
+
+
+class Database:
+    """Connections to one database; errors come out as `StoreUnavailableError` and never
+    show the DSN's password."""
+
+    def __init__(self, dsn: str, min_size: int, max_size: int, timeout: float, name: str) -> None:
+        self._dsn = dsn
+        self.masked_dsn = mask_dsn(dsn)
+        self.min_size = min_size
+        self.max_size = max_size
+        self.timeout = timeout
+        self.name = name
+        self._pool: AsyncConnectionPool[Connection] | None = None
+
+    def _unavailable(self, what: str, exc: BaseException) -> StoreUnavailableError:
+        reason = scrub(str(exc), self._dsn) or type(exc).__name__
+        return StoreUnavailableError(f"{what} ({self.masked_dsn}): {reason}")
+
+    async def connect(self) -> Connection:
+        """A new autocommit connection outside the pool."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await AsyncConnection.connect(self._dsn, autocommit=True)
+        except (psycopg.Error, OSError, TimeoutError) as exc:
+            raise self._unavailable("cannot connect to PostgreSQL", exc) from None
+
+    async def open(self) -> None:
+        """Open the pool and wait for its first `min_size` connections."""
+        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            self._dsn,
+            min_size=self.min_size,
+            max_size=self.max_size,
+            kwargs={"autocommit": True},
+            open=False,
+            timeout=self.timeout,
+            name=self.name,
+        )
+        try:
+            await pool.open(wait=True, timeout=self.timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise self._unavailable("cannot open the connection pool", exc) from None
+        self._pool = pool
+
+    async def close(self) -> None:
+        """Close the pool (a no-op when it is not open)."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def run(self, op: Callable[[Connection], Awaitable[T]], retry: bool = True) -> T:
+        """Run `op` on a pooled connection.
+
+        A connection found dead (a restarted server) is dropped and `op` retried once on
+        another when `retry`; a deadlock or serialization victim is retried up to twice.
+        Raises `StoreUnavailableError` when the database cannot be reached.
+        """
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailableError(f"the store ({self.masked_dsn}) is not started")
+        for attempt in range(3):
+            try:
+                async with pool.connection() as conn:
+                    return await op(conn)
+            except errors.TransactionRollback:
+                if attempt == 2:
+                    raise
+            except psycopg.OperationalError as exc:
+                if not retry or attempt > 0:
+                    raise self._unavailable("lost the connection to PostgreSQL", exc) from exc
+            except PoolTimeout as exc:
+                raise self._unavailable("no database connection available", exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def fetch(self, query: bytes, params: dict[str, Any], retry: bool = True) -> list[Row]:
+        """Execute one statement; its rows (none when it returns none)."""
+
+        async def op(conn: Connection) -> list[Row]:
+            cur = await conn.execute(query, params)
+            return await cur.fetchall() if cur.description is not None else []
+
+        return await self.run(op, retry)
+
+
+def check_options(
+    dsn: str, schema: str, min_size: int, max_size: int, poll_interval: float, timeout: float
+) -> None:
+    """Raise `ConfigurationError` naming the first invalid option (the DSN shown masked)."""
+    if not isinstance(dsn, str):
+        raise ConfigurationError(f"option 'dsn' must be a string, got {type(dsn).__name__}")
+    try:
+        conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error as exc:
+        raise ConfigurationError(
+            f"option 'dsn' is not a valid connection string ({mask_dsn(dsn)}): "
+            f"{scrub(str(exc), dsn)}"
+        ) from None
+    if not isinstance(schema, str) or not schema or len(schema.encode()) > 63:
+        raise ConfigurationError(
+            f"option 'schema' must be a non-empty name of at most 63 bytes, got {schema!r}"
+        )
+    if min_size < 0 or max_size < max(min_size, 1):
+        raise ConfigurationError(
+            f"options 'min_size' ({min_size}) and 'max_size' ({max_size}) need "
+            "0 <= min_size <= max_size and max_size >= 1"
+        )
+    if poll_interval <= 0 or timeout <= 0:
+        raise ConfigurationError("options 'poll_interval' and 'timeout' must be positive")
