@@ -157,3 +157,32 @@ async def test_finished_jobs_are_pruned_after_the_retention_time(make_store) -> 
                 except JobLookupError:
                     break
                 await asyncio.sleep(0.05)
+
+
+async def test_transactional_push_exists_only_if_the_transaction_commits(
+    make_store,  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
+) -> None:
+    store = make_store()
+    scheduler = AsyncIOScheduler(stores={"default": store})
+    await scheduler.migrate()
+    async with scheduler:
+        job = Job.from_func(f"{F}:echo", args=["committed"])
+        if isinstance(store, MemoryStore):
+            with pytest.raises(ValueError, match="no transactions"):
+                await scheduler.push(job, connection=object())
+            return
+        import psycopg
+
+        dsn = request.getfixturevalue("postgres_dsn")
+        async with await psycopg.AsyncConnection.connect(dsn) as conn:
+            async with conn.transaction(force_rollback=True):
+                rolled_back = await scheduler.push(
+                    Job.from_func(f"{F}:echo", args=["rolled back"]), connection=conn
+                )
+            async with conn.transaction():
+                committed = await scheduler.push(job, connection=conn)
+        assert await committed.result(timeout=10) == "committed"
+        with pytest.raises(JobLookupError):
+            await rolled_back.get()
+        assert [j.args for j in await scheduler.get_jobs()] == [("committed",)]
