@@ -16,17 +16,25 @@ from myapp import make_scheduler, send_invoice
 from asyncz_queue import Job
 
 
-def start_worker(name: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+async def start_worker(name: str) -> subprocess.Popen[str]:
+    """Start `asyncz-queue worker myapp:worker` and wait until it says it has started."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "asyncz_queue", "worker", "myapp:worker", "--grace", "10"],
         env={**os.environ, "WORKER_NAME": name},
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    assert process.stderr is not None
+    while "started" not in (line := await asyncio.to_thread(process.stderr.readline)):
+        if not line:
+            raise RuntimeError(f"worker {name} exited with {process.wait()}")
+    return process
 
 
 async def main() -> None:
     web = make_scheduler("scheduler")
     await web.migrate()  # once per deployment, before the workers start
-    workers = [start_worker(name) for name in ("alpha-worker", "beta-worker")]
+    workers = [await start_worker(name) for name in ("alpha-worker", "beta-worker")]
     try:
         async with web:
             refs = await web.push_many(
@@ -46,5 +54,5 @@ if __name__ == "__main__":
 
 # Output:
 # invoice 1 ... invoice 20
-# workers used: ...
+# workers used: ['alpha', 'beta']
 # worker exit codes: [0, 0]

@@ -60,8 +60,8 @@ def _matches(pattern: str, line: str) -> bool:
     return re.fullmatch(regex, line.rstrip()) is not None
 
 
-def _missing_modules(path: Path) -> list[str]:
-    """Top-level imports of the example that are neither installed nor sibling modules."""
+def _imports(path: Path) -> set[str]:
+    """The top-level module names the example imports at module level."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in tree.body:
@@ -69,13 +69,32 @@ def _missing_modules(path: Path) -> list[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".")[0])
+    return names
+
+
+def _siblings(path: Path) -> list[Path]:
+    """The modules next to the example that it imports (its own application module)."""
+    return [path.parent / f"{name}.py" for name in sorted(_imports(path))
+            if (path.parent / f"{name}.py").exists()]  # fmt: skip
+
+
+def _missing_modules(path: Path) -> list[str]:
+    """Top-level imports of the example that are neither installed nor sibling modules."""
     missing = []
-    for name in sorted(names):
+    for name in sorted(_imports(path)):
         if (path.parent / f"{name}.py").exists() or (path.parent / name).is_dir():
             continue
         if importlib.util.find_spec(name) is None:
             missing.append(name)
     return missing
+
+
+def _uses_postgres(path: Path) -> bool:
+    """Whether the example (or a sibling module it imports) reads `ASYNCZ_QUEUE_DSN`."""
+    return any(
+        "ASYNCZ_QUEUE_DSN" in source.read_text(encoding="utf-8")
+        for source in [path, *_siblings(path)]
+    )
 
 
 @contextlib.contextmanager
@@ -114,7 +133,7 @@ def test_example_runs(path: Path, request: pytest.FixtureRequest) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(path.parent)])}
     env.pop("ASYNCZ_QUEUE_DSN", None)
     with contextlib.ExitStack() as stack:
-        if "ASYNCZ_QUEUE_DSN" in source:
+        if _uses_postgres(path):
             env["ASYNCZ_QUEUE_DSN"] = stack.enter_context(_fresh_database(request))
         completed = subprocess.run(
             [sys.executable, str(path)],
