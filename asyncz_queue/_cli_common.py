@@ -6,11 +6,10 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from asyncz_queue.exceptions import AsynczQueueError
-from asyncz_queue.jobs import utcnow
 
 #: Where inspection commands read the database from when `--dsn` is not given.
 DSN_ENV = "ASYNCZ_QUEUE_DSN"
@@ -87,7 +86,7 @@ def format_time(when: datetime | None) -> str:
     """A UTC time to the second (`2025-01-31 12:00:05Z`), or `-`."""
     if when is None:
         return "-"
-    return when.astimezone(tz=utcnow().tzinfo).strftime("%Y-%m-%d %H:%M:%SZ")
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def format_duration(seconds: float) -> str:
@@ -106,8 +105,3 @@ def shorten(text: str | None, width: int) -> str | None:
         return None
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def ago(when: datetime, now: datetime | None = None) -> timedelta:
-    """How long before `now` (default: the current time) `when` was."""
-    return (now or utcnow()) - when

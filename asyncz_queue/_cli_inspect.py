@@ -18,9 +18,11 @@ from typing import Any
 from asyncz_queue._cli_common import (
     DSN_ENV,
     CommandError,
+    format_time,
     one_line,
     print_json,
     print_table,
+    shorten,
 )
 from asyncz_queue._cli_render import describe_trigger, print_job, print_status, status_report
 from asyncz_queue._cli_worker import load_scheduler
@@ -162,9 +164,7 @@ async def show_jobs(args: argparse.Namespace) -> int:
 def _short_error(error_type: str | None, error: str | None) -> str | None:
     if error_type is None:
         return None
-    text = f"{error_type}: {error}" if error else error_type
-    text = " ".join(text.split())
-    return text if len(text) <= 60 else text[:59] + "…"
+    return shorten(f"{error_type}: {error}" if error else error_type, 60)
 
 
 async def show_job(args: argparse.Namespace) -> int:
@@ -194,17 +194,18 @@ async def prune_jobs(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"pruned": pruned, "finished_before": cutoff})
     else:
-        print(f"pruned {pruned} finished job(s) completed before {cutoff:%Y-%m-%d %H:%M:%SZ}")
+        print(f"pruned {pruned} finished job(s) completed before {format_time(cutoff)}")
     return 0
 
 
 async def show_status(args: argparse.Namespace) -> int:
-    """Per executor: running, waiting and recently failed jobs; per process: its running jobs."""
+    """Per executor: running, waiting and recently failed jobs; per process: its heartbeat."""
     states = (JobState.RUNNING, JobState.PENDING, JobState.RETRYING, JobState.FAILED)
     async with opened_store(args) as store:
         jobs = {state: await store.get_jobs(state=state, limit=STATUS_LIMIT) for state in states}
         tasks = await store.get_tasks()
-    report: dict[str, Any] = status_report(jobs, tasks, utcnow(), STATUS_LIMIT)
+        heartbeats = await store.get_processes()
+    report: dict[str, Any] = status_report(jobs, tasks, heartbeats, utcnow(), STATUS_LIMIT)
     if args.json:
         print_json(report)
     else:

@@ -34,7 +34,9 @@ def _describe(data: Mapping[str, Any]) -> str:
     if kind in ("and", "or") and isinstance(data.get("triggers"), list):
         return f" {kind} ".join(f"({_describe(part)})" for part in data["triggers"])
     fields = " ".join(
-        f"{key}={value}" for key, value in data.items() if key not in _QUIET and value is not None
+        f"{key}={value}"
+        for key, value in data.items()
+        if key not in _QUIET and value not in (None, "*")  # `*`: the cron default
     )
     return f"{kind} {fields}".strip()
 
@@ -71,32 +73,26 @@ def print_job(job: Job) -> None:
 
 
 def status_report(
-    jobs: Mapping[JobState, Sequence[Job]], tasks: Sequence[Task], now: datetime, limit: int
+    jobs: Mapping[JobState, Sequence[Job]],
+    tasks: Sequence[Task],
+    heartbeats: Sequence[Mapping[str, Any]],
+    now: datetime,
+    limit: int,
 ) -> dict[str, Any]:
-    """Counts per executor, the processes running jobs and a task summary, as plain data.
+    """Counts per executor, the processes, and a task summary, as plain data.
 
     `jobs` holds up to `limit` jobs per state; a state that reached it is listed under
-    `"truncated"` (its counts are then lower bounds).
+    `"truncated"` (its counts are then lower bounds). `heartbeats` is `get_processes()`;
+    a process that runs jobs without a heartbeat is listed with `last_seen` None.
     """
     hour_ago = now - timedelta(hours=1)
     executors: dict[str, Counter[str]] = defaultdict(Counter)
     for state, found in jobs.items():
         for job in found:
-            if state is JobState.FAILED:
-                if job.completed_at is not None and job.completed_at >= hour_ago:
-                    executors[job.executor]["failed_last_hour"] += 1
-            else:
+            if state is not JobState.FAILED:
                 executors[job.executor][state.value] += 1
-    processes: dict[str, dict[str, Any]] = {}
-    for job in jobs.get(JobState.RUNNING, ()):
-        entry = processes.setdefault(
-            job.worker_id or "?", {"identity": job.worker_id, "running": 0, "lease_until": None}
-        )
-        entry["running"] += 1
-        if job.lease_until is not None and (
-            entry["lease_until"] is None or job.lease_until > entry["lease_until"]
-        ):
-            entry["lease_until"] = job.lease_until
+            elif job.completed_at is not None and job.completed_at >= hour_ago:
+                executors[job.executor]["failed_last_hour"] += 1
     next_times = [task.next_run_time for task in tasks if task.next_run_time is not None]
     columns = ("running", "pending", "retrying", "failed_last_hour")
     return {
@@ -105,7 +101,7 @@ def status_report(
             alias: {column: counts[column] for column in columns}
             for alias, counts in sorted(executors.items())
         },
-        "processes": sorted(processes.values(), key=lambda entry: str(entry["identity"])),
+        "processes": _processes(heartbeats, jobs.get(JobState.RUNNING, ())),
         "tasks": {
             "total": len(tasks),
             "paused": sum(task.paused for task in tasks),
@@ -113,6 +109,36 @@ def status_report(
         },
         "truncated": [state.value for state, found in jobs.items() if len(found) >= limit],
     }
+
+
+def _processes(
+    heartbeats: Sequence[Mapping[str, Any]], running: Sequence[Job]
+) -> list[dict[str, Any]]:
+    """One entry per process that sent a heartbeat or holds a running job.
+
+    `running` counts the jobs the store says it holds (exact, unlike the heartbeat's load,
+    which is as old as the heartbeat); `slots` is the sum of its executors' `max_workers`.
+    """
+    holders = Counter(job.worker_id for job in running if job.worker_id is not None)
+    found: dict[str, dict[str, Any]] = {}
+    for beat in heartbeats:
+        identity = beat["identity"]
+        executors = beat.get("executors") or {}
+        found[identity] = {
+            "identity": identity,
+            "role": beat.get("role"),
+            "paused": beat.get("paused"),
+            "running": holders.get(identity, 0),
+            "slots": sum(entry.get("max_workers", 0) for entry in executors.values()),
+            "last_seen": beat.get("last_seen"),
+        }
+    for identity, count in holders.items():
+        found.setdefault(
+            identity,
+            {"identity": identity, "role": None, "paused": None, "running": count,
+             "slots": None, "last_seen": None},
+        )  # fmt: skip
+    return sorted(found.values(), key=lambda entry: entry["identity"])
 
 
 def print_status(report: Mapping[str, Any]) -> None:
@@ -126,11 +152,15 @@ def print_status(report: Mapping[str, Any]) -> None:
         )
     else:
         print("no running, waiting or recently failed jobs")
-    print("\nprocesses running jobs (a live worker keeps renewing its leases)")
+    print("\nprocesses (last heartbeat; '-': none, seen only through the jobs it runs)")
     if report["processes"]:
+        now = report["time"]
         print_table(
-            ["IDENTITY", "RUNNING", "LEASE UNTIL (UTC)"],
-            ([p["identity"], p["running"], p["lease_until"]] for p in report["processes"]),
+            ["IDENTITY", "ROLE", "RUNNING", "SLOTS", "LAST HEARTBEAT"],
+            (
+                [p["identity"], p["role"], p["running"], p["slots"], _age(p["last_seen"], now)]
+                for p in report["processes"]
+            ),
         )
     else:
         print("none")
@@ -141,3 +171,9 @@ def print_status(report: Mapping[str, Any]) -> None:
     )
     if report["truncated"]:
         print(f"(counted at most the newest jobs of: {', '.join(report['truncated'])})")
+
+
+def _age(when: datetime | None, now: datetime) -> str | None:
+    if when is None:
+        return None
+    return f"{format_duration(max((now - when).total_seconds(), 0.0))} ago"

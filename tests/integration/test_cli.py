@@ -19,8 +19,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
+from anyio import to_thread
+from psycopg import sql
+
+from asyncz_queue import AsyncIOScheduler, Job, JobState
+from asyncz_queue.stores import PostgresStore
+from tests.integration.cli_app import record, slow
+from tests.pg_cluster import unique_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("asyncz-queue")
@@ -269,3 +278,134 @@ def test_inspection_can_read_the_store_of_an_app() -> None:
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["executors"] == {} and report["tasks"]["total"] == 0
+
+
+# ---- against PostgreSQL ------------------------------------------------------------------
+
+
+@pytest.fixture
+def database(postgres_dsn: str) -> Iterator[tuple[str, str]]:
+    """A DSN and a fresh schema, migrated with `asyncz-queue migrate`; dropped afterwards."""
+    schema = unique_schema()
+    done = run_cli("migrate", "--dsn", postgres_dsn, "--schema", schema)
+    assert done.returncode == 0, done.stderr
+    yield postgres_dsn, schema
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def pusher(dsn: str, schema: str, role: str = "scheduler") -> AsyncIOScheduler:
+    """A scheduler of the test process on the database (by default it runs no jobs)."""
+    store = PostgresStore(dsn, schema=schema, max_size=2)
+    return AsyncIOScheduler(stores={"default": store}, role=role)  # type: ignore[arg-type]
+
+
+def cli_json(*args: str, **env: str) -> object:
+    """Run `asyncz-queue ARGS --json` and parse what it printed."""
+    done = run_cli(*args, "--json", **env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.postgres
+def test_migrate_is_idempotent(database: tuple[str, str]) -> None:
+    dsn, schema = database
+    again = run_cli("migrate", "--schema", schema, ASYNCZ_QUEUE_DSN=dsn)
+    assert again.returncode == 0, again.stderr
+    assert f"schema {schema!r} is up to date" in again.stdout
+    assert cli_json("tasks", "--dsn", dsn, "--schema", schema) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+async def test_worker_runs_jobs_pushed_by_another_process_and_stops_cleanly(
+    database: tuple[str, str], workers: list[WorkerProcess], tmp_path: Path
+) -> None:
+    dsn, schema = database
+    out = tmp_path / "out.txt"
+    worker = WorkerProcess(
+        CLI_APP_DSN=dsn, CLI_APP_SCHEMA=schema, CLI_APP_OUT=str(out), CLI_APP_IDENTITY="cli-w1"
+    )
+    workers.append(worker)
+    where = ("--dsn", dsn, "--schema", schema)
+    async with pusher(dsn, schema) as scheduler:
+        refs = await scheduler.push_many(
+            [Job.from_func(record, args=[f"job {n}"]) for n in range(5)]
+        )
+        for ref in refs:
+            assert (await ref.wait(timeout=20)).state is JobState.SUCCEEDED
+        slow_ref = await scheduler.push(slow, 2.0)
+        await to_thread.run_sync(wait_until, lambda: "started" in lines_of(out))
+        status = cli_json("status", *where)
+        processes = {entry["identity"]: entry for entry in status["processes"]}  # type: ignore[index]
+        assert processes["cli-w1"]["running"] == 1
+        worker.signal(signal.SIGTERM)
+        assert await to_thread.run_sync(worker.wait) == 0, worker.collect()
+        slow_job = await slow_ref.get()
+        assert slow_job.state is JobState.SUCCEEDED and slow_job.result == "finished"
+        assert await scheduler.get_jobs(state=JobState.RUNNING) == []
+        done = await scheduler.get_jobs(state=JobState.SUCCEEDED)
+    assert len(done) == 6 and {job.worker_id for job in done} == {"cli-w1"}
+    assert sorted(lines_of(out)) == sorted([*(f"job {n}" for n in range(5)), "started", "finished"])
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+async def test_tasks_jobs_and_status_show_what_is_in_the_database(
+    database: tuple[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dsn, schema = database
+    monkeypatch.setenv("CLI_APP_OUT", str(tmp_path / "out.txt"))  # the jobs run here
+    async with pusher(dsn, schema, role="both") as scheduler:
+        await scheduler.add_task(record, "cron", hour=3, id="nightly", args=["night"])
+        await scheduler.add_task(record, "interval", minutes=5, id="idle", next_run_time=None)
+        good = await (await scheduler.push(record, "ok")).wait(timeout=20)
+        bad = await (await scheduler.push(Job.from_func(record, args=[]))).wait(timeout=20)
+    assert good.state is JobState.SUCCEEDED and bad.state is JobState.FAILED
+
+    listed = run_cli("tasks", "--schema", schema, ASYNCZ_QUEUE_DSN=dsn)
+    assert listed.returncode == 0, listed.stderr
+    nightly = next(line for line in listed.stdout.splitlines() if line.startswith("nightly"))
+    assert "cron hour=3" in nightly and "cli_app:record" in nightly
+    idle = next(line for line in listed.stdout.splitlines() if line.startswith("idle"))
+    assert "every 5m00s" in idle and " yes " in idle
+    tasks = cli_json("tasks", "--dsn", dsn, "--schema", schema)
+    assert {task["id"] for task in tasks} == {"nightly", "idle"}  # type: ignore[union-attr]
+
+    where = ("--dsn", dsn, "--schema", schema)
+    jobs = run_cli("jobs", *where)
+    assert good.id in jobs.stdout and bad.id in jobs.stdout and "TypeError" in jobs.stdout
+    failed = cli_json("jobs", "--state", "failed", *where)
+    assert [job["id"] for job in failed] == [bad.id]  # type: ignore[union-attr]
+    assert cli_json("jobs", "--task", "nightly", *where) == []
+    shown = run_cli("jobs", "--id", bad.id, *where)
+    assert "state      failed" in shown.stdout and "--- failed attempt 1 ---" in shown.stdout
+    assert "TypeError" in shown.stdout
+    missing = run_cli("jobs", "--id", "no-such-job", *where)
+    assert missing.returncode == 1 and "no job with id 'no-such-job'" in missing.stderr
+
+    status = cli_json("status", *where)
+    assert status["executors"]["default"]["failed_last_hour"] == 1  # type: ignore[index]
+    assert status["tasks"]["total"] == 2 and status["tasks"]["paused"] == 1  # type: ignore[index]
+    assert "default" in run_cli("status", *where).stdout
+
+    pruned = cli_json("jobs", *where, "prune", "--older-than", "0")
+    assert pruned["pruned"] == 2  # type: ignore[index]
+    assert cli_json("jobs", *where) == []
+
+
+@pytest.mark.postgres
+def test_wrong_database_details_fail_with_one_line(
+    postgres_cluster: Any, database: tuple[str, str]
+) -> None:
+    dsn, _schema = database
+    cases = [(["tasks", "--dsn", dsn, "--schema", "never_migrated"], "migrate")]
+    if postgres_cluster.tcp_dsn:
+        wrong = f"{postgres_cluster.tcp_dsn} password=not-the-password"
+        cases.append((["jobs", "--dsn", wrong], "password authentication failed"))
+        cases.append((["status", "--dsn", f"{dsn} dbname=nosuchdb"], "nosuchdb"))
+    for args, expected in cases:
+        done = run_cli(*args)
+        assert done.returncode == 1, done
+        assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
+        assert "not-the-password" not in done.stderr and "Traceback" not in done.stderr
