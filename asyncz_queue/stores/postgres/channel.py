@@ -26,7 +26,8 @@ logger = logging.getLogger("asyncz_queue.stores.postgres")
 
 #: NOTIFY refuses payloads of 8000 bytes or more; stay clear of it.
 MAX_PAYLOAD = 7900
-_TRUNCATED_KEYS = ("traceback", "exception", "return_value")
+#: Fields this long (as JSON) may be cut to make an event fit.
+_SMALL = 200
 _MAX_BACKOFF = 5.0
 
 TASKS = Notification("tasks")
@@ -44,33 +45,41 @@ def channel_name(schema: str) -> str:
 def bound_event(payload: dict[str, Any], limit: int = MAX_PAYLOAD - 4) -> str:
     """The event as JSON of at most `limit` bytes, never failing.
 
-    Big fields (traceback, exception, return value, then whatever is biggest) are cut and
-    marked; `"truncated": true` tells a receiver it got a shortened event. The full
-    traceback stays in the job's row.
+    Fields too big to fit (a traceback, an exception message, a return value) share the
+    room left by the small ones and are cut, with a marker; `"truncated": true` tells a
+    receiver it got a shortened event. The full traceback stays in the job's row.
     """
     text = _dumps(payload)
     if len(text) <= limit:
         return text
-    trimmed = {**payload, "truncated": True}
-    keys = [k for k in _TRUNCATED_KEYS if k in trimmed]
-    keys += sorted((k for k in trimmed if k not in keys), key=lambda k: -len(_dumps(trimmed[k])))
-    for key in keys:
-        over = len(_dumps(trimmed)) - limit
-        if over <= 0:
-            break
-        value = trimmed[key]
-        value = value if isinstance(value, str) else _dumps(value)
-        keep = max(len(value) - over - 64, 0)
-        while True:
-            trimmed[key] = f"{value[:keep]}... [truncated {len(value) - keep} characters]"
-            if keep == 0 or len(_dumps(trimmed)) <= limit:
-                break
-            keep //= 2  # non-ASCII characters grow when escaped: cut harder
+    trimmed: dict[str, Any] = {**payload, "truncated": True}
+    sizes = {key: len(_dumps(value)) for key, value in payload.items()}
+    big = sorted((key for key, size in sizes.items() if size > _SMALL), key=sizes.__getitem__)
+    room = limit - len(_dumps({**trimmed, **dict.fromkeys(big, "")}))
+    for left, key in zip(range(len(big), 0, -1), big, strict=True):
+        share = max(room // left, 0)
+        trimmed[key] = _cut(payload[key], sizes[key], share)
+        room -= len(_dumps(trimmed[key])) - 2
     text = _dumps(trimmed)
     if len(text) <= limit:
         return text
     core = ("kind", "code", "timestamp", "scheduler_identity", "job_id", "task_id")
     return _dumps({k: str(trimmed[k])[:200] for k in core if k in trimmed} | {"truncated": True})
+
+
+def _cut(value: Any, size: int, share: int) -> Any:
+    """`value` if its JSON fits in `share` bytes, else its text cut to fit, with a marker."""
+    if size <= share:
+        return value
+    text = value if isinstance(value, str) else _dumps(value)
+    keep = max(share - 48, 0)
+    while True:
+        cut = f"{text[:keep]}... [truncated {len(text) - keep} characters]"
+        encoded = len(_dumps(cut))
+        if encoded <= share or keep == 0:
+            return cut
+        # Escaped characters (non-ASCII, quotes) take more than one byte: shrink in step.
+        keep = max(keep * share // encoded - 8, 0)
 
 
 def pack_events(payloads: list[dict[str, Any]]) -> list[str]:

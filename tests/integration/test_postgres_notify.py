@@ -1,0 +1,215 @@
+"""PostgreSQL LISTEN/NOTIFY: wake-ups, events and cancel requests between processes.
+
+Two stores on one schema stand for two processes (each has its own listen connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+
+from asyncz_queue import AsyncIOScheduler
+from asyncz_queue.jobs import Job
+from asyncz_queue.stores.base import Notification
+from asyncz_queue.stores.postgres import PostgresStore
+from asyncz_queue.stores.postgres.channel import MAX_PAYLOAD, bound_event, pack_events
+from asyncz_queue.tasks import Task
+from asyncz_queue.triggers import IntervalTrigger
+from tests.pg_cluster import open_postgres_store, unique_schema
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+FN = "tests.stores.test_conformance:work"
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+async def double(x: int) -> int:
+    return 2 * x
+
+
+@pytest.fixture
+async def pair(postgres_dsn: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
+    """Two started stores sharing one schema, like two processes."""
+    schema = unique_schema()
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema) as first,
+        open_postgres_store(postgres_dsn, schema=schema) as second,
+    ):
+        yield first, second
+
+
+def record(store: PostgresStore) -> list[Notification]:
+    seen: list[Notification] = []
+    store.set_notification_handler(seen.append)
+    return seen
+
+
+async def wait_for(seen: list[Notification], count: int, timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while len(seen) < count:
+            await asyncio.sleep(0.001)
+
+
+async def test_a_change_wakes_the_other_process_within_milliseconds(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    seen = record(second)
+    started = time.perf_counter()
+    await first.add_jobs([Job.from_func(FN, scheduled_at=T0)])
+    await wait_for(seen, 1)
+    assert seen == [Notification("jobs")]
+    assert time.perf_counter() - started < 0.5
+    await first.add_task(Task(id="t", fn=FN, trigger=IntervalTrigger(seconds=5), next_run_time=T0))
+    await wait_for(seen, 2)
+    assert seen[1] == Notification("tasks")
+
+
+async def test_a_process_hears_its_own_change_once(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    own, other = record(first), record(second)
+    await first.add_jobs([Job.from_func(FN, scheduled_at=T0)])
+    await wait_for(other, 1)
+    await asyncio.sleep(0.1)  # the echo of its own NOTIFY would have arrived by now
+    assert own == [Notification("jobs")]
+
+
+async def test_events_reach_other_processes_but_not_their_sender(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    own, other = record(first), record(second)
+    payloads = [
+        {"kind": "job", "code": 4096, "job_id": str(i), "scheduler_identity": first.identity}
+        for i in range(500)
+    ]
+    await asyncio.gather(*(first.publish(payload) for payload in payloads))
+    await wait_for(other, 500)
+    assert [n.payload for n in other] == payloads
+    assert {n.kind for n in other} == {"event"}
+    await asyncio.sleep(0.05)
+    assert own == []
+
+
+async def test_a_cancel_request_reaches_every_process(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    own, other = record(first), record(second)
+    await first.request_cancel("job-1")
+    assert own == [Notification("cancel", {"job_id": "job-1"})]
+    await wait_for(other, 1)
+    assert other == [Notification("cancel", {"job_id": "job-1"})]
+
+
+async def test_an_oversized_event_is_cut_to_fit_never_failing(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    other = record(second)
+    payload = {
+        "kind": "job",
+        "code": 8192,
+        "job_id": "j-1",
+        "scheduler_identity": first.identity,
+        "exception": "ValueError: " + "é" * 2_000_000,
+        "traceback": "Traceback\n" + "x" * 5_000_000,
+        "return_value": {"rows": list(range(100_000))},
+    }
+    await first.publish(payload)
+    await wait_for(other, 1)
+    received = other[0].payload
+    assert received is not None
+    assert received["truncated"] is True and received["job_id"] == "j-1"
+    assert received["traceback"].startswith("Traceback\nxxx")
+    assert len(json.dumps(received)) < MAX_PAYLOAD
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"traceback": "x" * 10_000},
+        {"exception": "€" * 10_000, "traceback": "🙂" * 10_000},
+        {"return_value": object()},
+        {"return_value": [{"k": "v" * 100}] * 1000, "job_id": "x"},
+        {f"field{i}": "y" * 500 for i in range(100)},
+    ],
+)
+def test_bound_event_always_fits(payload: dict[str, Any]) -> None:
+    text = bound_event({"kind": "job", "code": 1, **payload})
+    assert len(text.encode()) <= MAX_PAYLOAD
+    assert json.loads(text)["code"] in (1, "1")
+
+
+def test_pack_events_fills_messages_under_the_limit() -> None:
+    payloads = [{"job_id": str(i), "traceback": "t" * 3000} for i in range(10)]
+    messages = pack_events(payloads)
+    assert 1 < len(messages) < 10
+    assert all(len(m.encode()) < 8000 for m in messages)
+    unpacked = [event for m in messages for event in json.loads(m[2:])]
+    assert [e["job_id"] for e in unpacked] == [str(i) for i in range(10)]
+
+
+async def test_listen_false_works_by_polling_only(postgres_dsn: str) -> None:
+    async with open_postgres_store(postgres_dsn, listen=False, poll_interval=0.25) as store:
+        assert store._listener is None and store.poll_interval == 0.25
+        seen = record(store)
+        await store.add_jobs([Job.from_func(FN, scheduled_at=T0)])
+        assert seen == [Notification("jobs")]  # its own changes still wake it at once
+        assert len((await store.acquire_jobs("w", {"default": 5}, T0, 30)).jobs) == 1
+
+
+async def test_a_push_inside_a_rolled_back_transaction_leaves_no_job(
+    pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
+) -> None:
+    first, second = pair
+    own, other = record(first), record(second)
+    kept, dropped = Job.from_func(FN, scheduled_at=T0), Job.from_func(FN, scheduled_at=T0)
+    async with await psycopg.AsyncConnection.connect(postgres_dsn) as conn:
+        async with conn.transaction():
+            await first.add_jobs([kept], connection=conn)
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await first.add_jobs([dropped], connection=conn)
+                raise RuntimeError("the caller's transaction fails")
+    assert [j.id for j in await first.get_jobs()] == [kept.id]
+    # Only the commit woke the workers, in this process too.
+    await wait_for(own, 1)
+    await wait_for(other, 1)
+    await asyncio.sleep(0.05)
+    assert own == other == [Notification("jobs")]
+
+
+async def test_push_refuses_a_sync_connection(pair: tuple[PostgresStore, PostgresStore]) -> None:
+    with pytest.raises(TypeError, match="AsyncConnection"):
+        await pair[0].add_jobs([Job.from_func(FN)], connection=object())
+
+
+async def test_a_job_pushed_by_one_scheduler_runs_on_another_and_its_result_comes_back(
+    postgres_dsn: str,
+) -> None:
+    schema = unique_schema()
+    pusher = AsyncIOScheduler(
+        stores={"default": PostgresStore(postgres_dsn, schema=schema)}, role="scheduler"
+    )
+    worker = AsyncIOScheduler(
+        stores={"default": PostgresStore(postgres_dsn, schema=schema)}, role="worker"
+    )
+    await pusher.migrate()
+    try:
+        async with pusher, worker:
+            ref = await pusher.push(double, 21)
+            assert await ref.result(timeout=10) == 42
+    finally:
+        async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as conn:
+            await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
