@@ -50,6 +50,18 @@ async def call_job(job: Job, func: Callable[..., Any], is_coroutine: bool) -> An
     return result
 
 
+class RemoteJobError(Exception):
+    """Raised by `run_job` for an error already described elsewhere (in a child process).
+
+    The base class records `error` as it is — the remote type name, message, traceback and
+    `retry_on` names — instead of describing this exception.
+    """
+
+    def __init__(self, error: JobError) -> None:
+        super().__init__(f"{error.type_name}: {error.message}")
+        self.error = error
+
+
 def _check_positive(name: str, value: float | None, allow_none: bool = True) -> None:
     if value is None and allow_none:
         return
@@ -181,6 +193,8 @@ class BaseExecutor(ABC):
             if timeout is not None and not self.enforces_timeout and not str(exc):
                 exc = TimeoutError(f"the job did not finish within its timeout of {timeout} s")
             error = JobError.from_exception(exc)
+        except RemoteJobError as exc:
+            error = exc.error
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: record, keep serving
             error = JobError.from_exception(exc)
         finally:
