@@ -307,6 +307,15 @@ COMPLETE_JOBS = """
           AND j.worker_id = o.fence_worker AND j.attempts = o.attempts
         RETURNING j.id, j.task_id, j.max_instances, o.state
     ),
+    -- An outcome already stored (a retry of a write whose reply was lost, or a batch the
+    -- caller wrote again after cancelling it) counts as written, and changes nothing.
+    already AS (
+        SELECT j.id FROM {schema}.jobs j JOIN outcomes o ON o.id = j.id
+        WHERE j.state = o.state AND j.state <> 'running' AND j.attempts = o.attempts
+          AND j.scheduled_at = o.scheduled_at
+          AND j.completed_at IS NOT DISTINCT FROM o.completed_at
+          AND j.worker_id IS NOT DISTINCT FROM o.worker_id
+    ),
     freed AS (
         SELECT task_id, count(*) AS n FROM written
         WHERE task_id IS NOT NULL AND max_instances IS NOT NULL GROUP BY task_id
@@ -321,8 +330,9 @@ COMPLETE_JOBS = """
         FROM freed f JOIN slots s ON s.task_id = f.task_id
         WHERE t.task_id = f.task_id
     )
-    SELECT array_agg(id), CASE WHEN bool_or(state IN ('pending', 'retrying'))
-                              THEN (SELECT pg_notify(%(channel)s, %(wake)s))::text END
+    SELECT (SELECT array_agg(id) FROM written) || (SELECT array_agg(id) FROM already),
+        CASE WHEN bool_or(state IN ('pending', 'retrying'))
+             THEN (SELECT pg_notify(%(channel)s, %(wake)s))::text END
     FROM written
 """
 """Write attempts' outcomes (fenced); returns the ids written."""

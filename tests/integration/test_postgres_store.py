@@ -1,0 +1,119 @@
+"""PostgresStore behaviour beyond the shared store contract."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncz_queue.exceptions import SerializationError
+from asyncz_queue.jobs import Job, JobError, JobState
+from asyncz_queue.stores.postgres import PostgresStore
+from tests.pg_cluster import open_postgres_store, unique_schema
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+FN = "tests.stores.test_conformance:work"
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+LEASE = 30.0
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def task_job(task_id: str, scheduled_at: datetime) -> Job:
+    return Job.from_func(FN, scheduled_at=scheduled_at).evolve(task_id=task_id, max_instances=1)
+
+
+async def test_writing_the_same_outcome_again_reports_it_written_and_changes_nothing(
+    postgres_store: PostgresStore,
+) -> None:
+    store = postgres_store
+    await store.add_jobs([Job.from_func(FN, scheduled_at=T0, max_attempts=2), task_job("t", T0)])
+    one, two = (await store.acquire_jobs("w1", {"default": 2}, T0, LEASE)).jobs
+    outcomes = [
+        one.after_failure(JobError.lost("x"), at(1)),
+        two.after_success({"n": 1}, at(1)),
+    ]
+    assert len(await store.complete_jobs("w1", outcomes)) == 2
+    # The caller did not hear back (cancelled, connection lost) and writes them again.
+    assert len(await store.complete_jobs("w1", outcomes)) == 2
+    assert (await store.get_job(two.id)).result == {"n": 1}
+    # The task's instance slot was freed once: one job of it runs, the next is skipped.
+    await store.add_jobs([task_job("t", at(2)), task_job("t", at(3))])
+    acquired = await store.acquire_jobs("w1", {"default": 5}, at(3), LEASE)
+    assert len([j for j in acquired.jobs if j.task_id == "t"]) == 1
+    assert len(acquired.skipped) == 1
+    # Once another worker holds the next attempt, the old outcome is no longer "already".
+    [again] = [j for j in acquired.jobs if j.id == one.id]
+    assert again.attempts == 2
+    assert await store.complete_jobs("w1", outcomes[:1]) == []
+
+
+class Boom:
+    """Loading this pickle would create a file: proof that something unpickled it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (Path(self.path),))
+
+
+async def test_a_pickle_store_keeps_any_picklable_value(postgres_dsn: str) -> None:
+    async with open_postgres_store(postgres_dsn, serializer="pickle") as store:
+        value = {"when": T0, "set": {1, 2}, "bytes": b"\x00\x01"}
+        [pushed] = await store.add_jobs([Job.from_func(FN, args=(value,), kwargs={"x": T0})])
+        stored = await store.get_job(pushed.id)
+        assert stored.args == (value,) and stored.kwargs == {"x": T0}
+        [running] = (await store.acquire_jobs("w", {"default": 1}, pushed.scheduled_at, 30)).jobs
+        await store.complete_jobs("w", [running.after_success({1, 2, 3}, T0)])
+        assert (await store.get_job(pushed.id)).result == {1, 2, 3}
+
+
+async def test_a_json_store_never_loads_what_a_pickle_store_wrote(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    schema = unique_schema()
+    canary = tmp_path / "unpickled"
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema, serializer="pickle") as pickling,
+        open_postgres_store(postgres_dsn, schema=schema) as json_store,
+    ):
+        [pushed] = await pickling.add_jobs([Job.from_func(FN, args=(Boom(str(canary)),))])
+        assert not canary.exists()
+        with pytest.raises(SerializationError, match="never loads it"):
+            await json_store.get_job(pushed.id)
+        assert not canary.exists()
+        assert pickle.dumps(1)  # (pickle itself is fine; the JSON store just never calls it)
+
+
+async def test_a_result_the_serializer_cannot_store_writes_nothing(
+    postgres_store: PostgresStore,
+) -> None:
+    await postgres_store.add_jobs([Job.from_func(FN, scheduled_at=T0)])
+    [running] = (await postgres_store.acquire_jobs("w", {"default": 1}, T0, 30)).jobs
+    with pytest.raises(SerializationError, match="result of job"):
+        await postgres_store.complete_jobs("w", [running.after_success(object(), T0)])
+    assert (await postgres_store.get_job(running.id)).state is JobState.RUNNING
+
+
+async def test_heartbeats_are_shared_by_every_process_of_the_schema(postgres_dsn: str) -> None:
+    schema = unique_schema()
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema) as first,
+        open_postgres_store(postgres_dsn, schema=schema) as second,
+    ):
+        await first.heartbeat("a", {"role": "worker"}, T0)
+        await second.heartbeat("b", {"role": "both", "executors": {"x": 1}}, at(5))
+        await first.heartbeat("a", {"role": "worker", "paused": True}, at(10))
+        processes = await second.get_processes()
+        assert [(p["identity"], p["last_seen"]) for p in processes] == [("a", at(10)), ("b", at(5))]
+        assert processes[0]["paused"] is True and processes[1]["executors"] == {"x": 1}
+        # A process silent for a day is forgotten at the next heartbeat.
+        await first.heartbeat("a", {}, at(10) + timedelta(days=1, seconds=1))
+        assert [p["identity"] for p in await second.get_processes()] == ["a"]
