@@ -87,14 +87,17 @@ def get_serializer(serializer: str | Serializer) -> Serializer:
         raise UnknownAliasError("serializer", serializer, SERIALIZERS) from None
 
 
-def callable_to_ref(func: Callable[..., Any] | str) -> str:
+def callable_to_ref(func: Callable[..., Any] | str, verify: bool = True) -> str:
     """Return the importable `"module:qualname"` reference of `func`.
 
     Raises `CallableReferenceError` for lambdas, closures, bound methods of instances and
-    anything else that cannot be imported back by name.
+    anything else that cannot be imported back by name. `verify=False` skips importing the
+    reference back (for a decorator, whose function is not bound in its module yet); the
+    caller must verify it later with `ref_to_callable`.
     """
     if isinstance(func, str):
-        ref_to_callable(func)  # fail now, at add/push time, not in a worker later
+        if verify:
+            ref_to_callable(func)  # fail now, at add/push time, not in a worker later
         return func
     if inspect.ismethod(func) and not inspect.isclass(func.__self__):
         raise CallableReferenceError(
@@ -113,6 +116,8 @@ def callable_to_ref(func: Callable[..., Any] | str) -> str:
             "cannot be imported by name; define the function at module level"
         )
     ref = f"{module}:{qualname}"
+    if not verify:
+        return ref
     try:
         found = ref_to_callable(ref)
     except CallableReferenceError:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from asyncz_queue.events import TaskEvent, constants
 from asyncz_queue.exceptions import ConflictIdError, TaskLookupError
 from asyncz_queue.jobs import Reference, utcnow
-from asyncz_queue.serializers import callable_to_ref
+from asyncz_queue.serializers import callable_to_ref, ref_to_callable
 from asyncz_queue.tasks import Task
 from asyncz_queue.triggers import BaseTrigger, build_trigger, preview_fire_times
 
@@ -118,6 +118,7 @@ class TaskAPI:
         next_run_time: datetime | None = UNDEFINED,
         priority: int = 0,
         max_attempts: int = UNDEFINED,
+        _verify: bool = True,
         **trigger_args: Any,
     ) -> dict[str, Any]:
         """Validate `add_task`'s arguments into the values of a `Task` (without storing)."""
@@ -138,7 +139,7 @@ class TaskAPI:
         values: dict[str, Any] = {
             "id": id or uuid.uuid4().hex,
             "name": name,
-            "fn": callable_to_ref(fn),
+            "fn": callable_to_ref(fn, verify=_verify),
             "args": tuple(args or ()),
             "kwargs": dict(kwargs or {}),
             "trigger": task_trigger,
@@ -163,6 +164,7 @@ class TaskAPI:
         return task
 
     async def _store_task(self, values: dict[str, Any], replace_existing: bool) -> Task:
+        ref_to_callable(values["fn"])  # a decorated function is verified only now
         if "next_run_time" not in values:
             trigger: BaseTrigger = values["trigger"]
             values = {
@@ -190,7 +192,10 @@ class TaskAPI:
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
             replace_existing = options.pop("replace_existing", False)
-            values = self._task_values(fn, trigger, **options)
+            # The function is not bound in its module until the decorator returns: keep its
+            # reference unverified; `_store_task` imports it back at start.
+            ref = callable_to_ref(fn, verify=False)
+            values = self._task_values(ref, trigger, _verify=False, **options)
             if self.running:
                 task = asyncio.get_running_loop().create_task(
                     self._store_task(values, replace_existing)

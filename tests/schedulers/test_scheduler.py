@@ -488,3 +488,15 @@ async def test_store_outage_is_reported_once_then_the_loop_recovers() -> None:
     async with scheduler:
         assert await (await scheduler.push(funcs.add, 2, 3)).result(timeout=10) == 5
     assert errors == ["ConnectionError: database is away"]
+
+
+async def test_decorator_on_a_module_level_function_adds_the_task_at_start() -> None:
+    from tests.schedulers import decorated_app
+
+    async with decorated_app.scheduler as scheduler:
+        task = await scheduler.get_task("nightly")
+        assert task.fn == "tests.schedulers.decorated_app:nightly"
+        async with asyncio.timeout(5):
+            while not decorated_app.runs:
+                await asyncio.sleep(0.01)
+    assert decorated_app.nightly() == "ran"  # the function itself is unchanged
