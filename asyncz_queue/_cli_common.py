@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -13,9 +12,6 @@ from asyncz_queue.exceptions import AsynczQueueError
 
 #: Where inspection commands read the database from when `--dsn` is not given.
 DSN_ENV = "ASYNCZ_QUEUE_DSN"
-
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_KEYWORD_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
 class CommandError(Exception):
@@ -28,11 +24,9 @@ class CommandError(Exception):
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """`text` with passwords removed: URL and `password=` forms, and each of `secrets`."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _URL_PASSWORD.sub(r"\1***@", text)
-    return _KEYWORD_PASSWORD.sub(r"\1***", text)
+    from asyncz_queue.stores.postgres.dsn import redact as redact_passwords
+
+    return redact_passwords(text, secrets)
 
 
 def one_line(exc: BaseException, secrets: Iterable[str | None] = ()) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from psycopg import conninfo
 
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
-_KEY_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+# An unquoted value ends at white space; in messages it is often followed by ")" or ",",
+# which are kept (the literal password is replaced first wherever it is known).
+_KEY_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s),;]+)", re.IGNORECASE)
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&\s]*", re.IGNORECASE)
 
 
@@ -41,7 +44,13 @@ def password_of(dsn: str) -> str | None:
 
 def scrub(message: str, dsn: str) -> str:
     """`message` with the DSN's password (and anything password-shaped) masked."""
-    password = password_of(dsn)
-    if password:
-        message = message.replace(str(password), "***")
-    return _mask_by_pattern(message)
+    return redact(message, [password_of(dsn)])
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` with each of `secrets` and every password-shaped part (URL, query and
+    `password=` forms) replaced by `***`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(str(secret), "***")
+    return _mask_by_pattern(text)
