@@ -112,12 +112,11 @@ class Outbox:
         self._queue: list[dict[str, Any]] = []
         self._sending: asyncio.Task[None] | None = None
 
-    async def publish(self, payload: dict[str, Any]) -> None:
-        """Queue `payload`; returns once the batch holding it was sent (or dropped)."""
+    def post(self, payload: dict[str, Any]) -> None:
+        """Queue `payload` for the next batch (sent by a background task)."""
         self._queue.append(payload)
         if self._sending is None or self._sending.done():
             self._sending = asyncio.get_running_loop().create_task(self._flush())
-        await asyncio.shield(self._sending)
 
     async def drain(self) -> None:
         """Wait until everything queued was sent or dropped."""

@@ -8,15 +8,19 @@ written by a pickle store raises `SerializationError` there instead of running c
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from asyncz_queue.exceptions import SerializationError
 from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import JSONSerializer, Serializer
+from asyncz_queue.stores.postgres.sql import JOB_INPUT, OUTCOME_INPUT
 from asyncz_queue.tasks import Task
 
 _EMPTY_LIST = "[]"
+_JOB_KINDS = dict(JOB_INPUT)
+_OUTCOME_KINDS = dict(OUTCOME_INPUT)
 _STATES = {state.value: state for state in JobState}
 
 
@@ -27,6 +31,8 @@ class Codec:
         self.serializer = serializer
         #: JSON values are stored as `json` (readable in SQL); others as bytes.
         self.json = isinstance(serializer, JSONSerializer)
+        # The stock JSON serializer's exact output, without its bytes round trip (hot path).
+        self._plain_json = type(serializer) is JSONSerializer
 
     # ---- values ------------------------------------------------------------------------
 
@@ -50,76 +56,92 @@ class Codec:
 
     # ---- jobs --------------------------------------------------------------------------
 
-    def job_columns(self, jobs: Sequence[Job]) -> dict[str, list[Any]]:
-        """One list per `jobs` column, ready for `unnest`; `SerializationError` (naming the
-        job and which arguments) when a job's arguments cannot be stored."""
-        cols: dict[str, list[Any]] = {name: [] for name in _JOB_INSERT}
-        for job in jobs:
+    def _arguments(self, job: Job) -> tuple[str | None, bytes | None]:
+        if self._plain_json:
+            if not job.args and not job.kwargs:
+                return _NO_ARGUMENTS, None
             try:
-                arguments, arguments_bytes = self.encode((job.args, job.kwargs))
-                result, result_bytes = (
-                    (None, None) if job.result is None else self.encode(job.result)
-                )
-            except SerializationError:
+                return _json_encode((job.args, job.kwargs)), None
+            except (TypeError, ValueError):
                 raise SerializationError(self._explain(job)) from None
-            cols["id"].append(job.id)
-            cols["task_id"].append(job.task_id)
-            cols["fn"].append(job.fn)
-            cols["arguments"].append(arguments)
-            cols["arguments_bytes"].append(arguments_bytes)
-            cols["executor"].append(job.executor)
-            cols["priority"].append(job.priority)
-            cols["state"].append(job.state.value)
-            cols["attempts"].append(job.attempts)
-            cols["max_attempts"].append(job.max_attempts)
-            cols["max_instances"].append(job.max_instances)
-            cols["retry_on"].append(json.dumps(list(job.retry_on)) if job.retry_on else "[]")
-            cols["retry_backoff"].append(job.retry_backoff)
-            cols["retry_backoff_max"].append(job.retry_backoff_max)
-            cols["timeout"].append(job.timeout)
-            cols["unique_key"].append(job.unique_key)
-            cols["scheduled_at"].append(job.scheduled_at)
-            cols["created_at"].append(job.created_at)
-            cols["started_at"].append(job.started_at)
-            cols["completed_at"].append(job.completed_at)
-            cols["worker_id"].append(job.worker_id)
-            cols["lease_until"].append(job.lease_until)
-            cols["result"].append(result)
-            cols["result_bytes"].append(result_bytes)
-            cols["error_type"].append(job.error_type)
-            cols["error"].append(job.error)
-            cols["errors"].append(json.dumps(list(job.errors)) if job.errors else _EMPTY_LIST)
-        return _nulls_for_empty(cols)
+        try:
+            return self.encode((job.args, job.kwargs))
+        except SerializationError:
+            raise SerializationError(self._explain(job)) from None
+
+    def _result(self, job: Job) -> tuple[str | None, bytes | None]:
+        if job.result is None:
+            return None, None
+        try:
+            return self.encode(job.result)
+        except SerializationError as exc:
+            raise SerializationError(
+                f"the result of job {job.id} ({job.fn}) cannot be stored: {exc}"
+            ) from None
+
+    def job_columns(self, jobs: Sequence[Job]) -> dict[str, Any]:
+        """The parameters of `sql.JOB_INPUT` for `jobs` (see `fold`); `SerializationError`
+        (naming the job and which arguments) when one cannot be stored."""
+        arguments = [self._arguments(job) for job in jobs]
+        results = [self._result(job) for job in jobs]
+        return fold(
+            {
+                "id": [j.id for j in jobs],
+                "task_id": [j.task_id for j in jobs],
+                "fn": [j.fn for j in jobs],
+                "arguments": [a[0] for a in arguments],
+                "arguments_bytes": [a[1] for a in arguments],
+                "executor": [j.executor for j in jobs],
+                "priority": [j.priority for j in jobs],
+                "state": [j.state.value for j in jobs],
+                "attempts": [j.attempts for j in jobs],
+                "max_attempts": [j.max_attempts for j in jobs],
+                "max_instances": [j.max_instances for j in jobs],
+                "retry_on": [_json_list(j.retry_on) for j in jobs],
+                "retry_backoff": [j.retry_backoff for j in jobs],
+                "retry_backoff_max": [j.retry_backoff_max for j in jobs],
+                "timeout": [j.timeout for j in jobs],
+                "unique_key": [j.unique_key for j in jobs],
+                "scheduled_at": [j.scheduled_at for j in jobs],
+                "created_at": [j.created_at for j in jobs],
+                "started_at": [j.started_at for j in jobs],
+                "completed_at": [j.completed_at for j in jobs],
+                "worker_id": [j.worker_id for j in jobs],
+                "lease_until": [j.lease_until for j in jobs],
+                "result": [r[0] for r in results],
+                "result_bytes": [r[1] for r in results],
+                "error_type": [j.error_type for j in jobs],
+                "error": [j.error for j in jobs],
+                "errors": [_json_list(j.errors) for j in jobs],
+            },
+            _JOB_KINDS,
+        )
 
     def outcome_columns(
         self, jobs: Sequence[Job], fence_workers: Sequence[str | None]
-    ) -> dict[str, list[Any]]:
-        """The columns `COMPLETE_JOBS` writes, fenced by `fence_workers` and `job.attempts`."""
-        cols: dict[str, list[Any]] = {name: [] for name in _OUTCOME}
-        for job, fence in zip(jobs, fence_workers, strict=True):
-            try:
-                result, result_bytes = (
-                    (None, None) if job.result is None else self.encode(job.result)
-                )
-            except SerializationError as exc:
-                raise SerializationError(
-                    f"the result of job {job.id} ({job.fn}) cannot be stored: {exc}"
-                ) from None
-            cols["id"].append(job.id)
-            cols["fence_worker"].append(fence)
-            cols["attempts"].append(job.attempts)
-            cols["state"].append(job.state.value)
-            cols["scheduled_at"].append(job.scheduled_at)
-            cols["started_at"].append(job.started_at)
-            cols["completed_at"].append(job.completed_at)
-            cols["worker_id"].append(job.worker_id)
-            cols["lease_until"].append(job.lease_until)
-            cols["result"].append(result)
-            cols["result_bytes"].append(result_bytes)
-            cols["error_type"].append(job.error_type)
-            cols["error"].append(job.error)
-            cols["errors"].append(json.dumps(list(job.errors)) if job.errors else _EMPTY_LIST)
-        return _nulls_for_empty(cols)
+    ) -> dict[str, Any]:
+        """The parameters of `sql.OUTCOME_INPUT`: what `COMPLETE_JOBS` writes, fenced by
+        `fence_workers` and `job.attempts`."""
+        results = [self._result(job) for job in jobs]
+        return fold(
+            {
+                "id": [j.id for j in jobs],
+                "fence_worker": list(fence_workers),
+                "attempts": [j.attempts for j in jobs],
+                "state": [j.state.value for j in jobs],
+                "scheduled_at": [j.scheduled_at for j in jobs],
+                "started_at": [j.started_at for j in jobs],
+                "completed_at": [j.completed_at for j in jobs],
+                "worker_id": [j.worker_id for j in jobs],
+                "lease_until": [j.lease_until for j in jobs],
+                "result": [r[0] for r in results],
+                "result_bytes": [r[1] for r in results],
+                "error_type": [j.error_type for j in jobs],
+                "error": [j.error for j in jobs],
+                "errors": [_json_list(j.errors) for j in jobs],
+            },
+            _OUTCOME_KINDS,
+        )
 
     def _explain(self, job: Job) -> str:
         # Reuse the serializer's own check for the exact message (args vs kwargs).
@@ -192,22 +214,45 @@ class Codec:
         )
 
 
-def _nulls_for_empty(cols: dict[str, list[Any]]) -> dict[str, list[Any] | None]:
-    # A column that is NULL for every row is sent as a NULL array: unnest pads it with NULLs,
-    # and psycopg needs no element to guess the array's type from.
-    return {
-        name: None if all(v is None for v in values) else values for name, values in cols.items()
-    }
+def fold(columns: dict[str, list[Any]], kinds: dict[str, str]) -> dict[str, Any]:
+    """Parameters of a `sql.batch`: a column whose rows all hold one value goes, once, into
+    the JSON object `k`; the others go as arrays. `id` is always an array, so unnest has a
+    row per job. `kinds` are the columns' SQL types."""
+    params: dict[str, Any] = {}
+    shared: list[str] = []
+    for name, values in columns.items():
+        first = values[0]
+        if name == "id" or values.count(first) != len(values) or _not_json(first):
+            params[name] = values
+            continue
+        params[name] = None
+        if first is not None:
+            shared.append(f'"{name}":{_json_value(first, kinds[name])}')
+    params["k"] = "{" + ",".join(shared) + "}"
+    return params
 
 
-_JOB_INSERT = (
-    "id", "task_id", "fn", "arguments", "arguments_bytes", "executor", "priority", "state",
-    "attempts", "max_attempts", "max_instances", "retry_on", "retry_backoff",
-    "retry_backoff_max", "timeout", "unique_key", "scheduled_at", "created_at", "started_at",
-    "completed_at", "worker_id", "lease_until", "result", "result_bytes", "error_type",
-    "error", "errors",
-)  # fmt: skip
-_OUTCOME = (
-    "id", "fence_worker", "attempts", "state", "scheduled_at", "started_at", "completed_at",
-    "worker_id", "lease_until", "result", "result_bytes", "error_type", "error", "errors",
-)  # fmt: skip
+def _not_json(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _json_value(value: Any, kind: str) -> str:
+    if kind == "json":
+        return str(value)  # already JSON text
+    if kind == "timestamptz":
+        return f'"{value.isoformat()}"'
+    if kind == "bytea":
+        return f'"\\\\x{value.hex()}"'
+    return json.dumps(value)
+
+
+def _json_list(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values)) if values else _EMPTY_LIST
+
+
+def _refuse(value: Any) -> Any:
+    raise TypeError(f"object of type {type(value).__qualname__} is not JSON serializable")
+
+
+_json_encode = json.JSONEncoder(separators=(",", ":"), default=_refuse).encode
+_NO_ARGUMENTS = "[[],{}]"

@@ -7,6 +7,7 @@ Parameters are always bound (`%(name)s`); the schema is quoted with `sql.Identif
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 
 from psycopg import sql
@@ -24,26 +25,57 @@ _J = "j." + JOB_COLUMNS.replace(", ", ", j.")
 TASK_COLUMNS = "id, next_run_time, spec, arguments, arguments_bytes"
 _T = "t." + TASK_COLUMNS.replace(", ", ", t.")
 
-# The arrays `codec.job_columns` builds, in `INSERT` column order.
-_INSERT_JOBS = """
-    INSERT INTO {schema}.jobs (
-        id, task_id, fn, arguments, arguments_bytes, executor, priority, state, attempts,
-        max_attempts, max_instances, retry_on, retry_backoff, retry_backoff_max, timeout,
-        unique_key, scheduled_at, created_at, started_at, completed_at, worker_id,
-        lease_until, result, result_bytes, error_type, error, errors)
-    SELECT * FROM unnest(
-        %(id)s::text[], %(task_id)s::text[], %(fn)s::text[], %(arguments)s::json[],
-        %(arguments_bytes)s::bytea[], %(executor)s::text[], %(priority)s::int[],
-        %(state)s::text[], %(attempts)s::int[], %(max_attempts)s::int[],
-        %(max_instances)s::int[], %(retry_on)s::json[], %(retry_backoff)s::float8[],
-        %(retry_backoff_max)s::float8[], %(timeout)s::float8[], %(unique_key)s::text[],
-        %(scheduled_at)s::timestamptz[], %(created_at)s::timestamptz[],
-        %(started_at)s::timestamptz[], %(completed_at)s::timestamptz[], %(worker_id)s::text[],
-        %(lease_until)s::timestamptz[], %(result)s::json[], %(result_bytes)s::bytea[],
-        %(error_type)s::text[], %(error)s::text[], %(errors)s::json[])
-    ON CONFLICT DO NOTHING
-    RETURNING id, task_id, max_instances
-"""
+#: What add_jobs / release_tasks insert into `jobs`, with types (`codec.job_columns` order).
+JOB_INPUT = (
+    ("id", "text"), ("task_id", "text"), ("fn", "text"), ("arguments", "json"),
+    ("arguments_bytes", "bytea"), ("executor", "text"), ("priority", "int"), ("state", "text"),
+    ("attempts", "int"), ("max_attempts", "int"), ("max_instances", "int"),
+    ("retry_on", "json"), ("retry_backoff", "float8"), ("retry_backoff_max", "float8"),
+    ("timeout", "float8"), ("unique_key", "text"), ("scheduled_at", "timestamptz"),
+    ("created_at", "timestamptz"), ("started_at", "timestamptz"),
+    ("completed_at", "timestamptz"), ("worker_id", "text"), ("lease_until", "timestamptz"),
+    ("result", "json"), ("result_bytes", "bytea"), ("error_type", "text"), ("error", "text"),
+    ("errors", "json"),
+)  # fmt: skip
+
+#: What complete_jobs writes (`codec.outcome_columns` order); `fence_worker` is the fence.
+OUTCOME_INPUT = (
+    ("id", "text"), ("fence_worker", "text"), ("attempts", "int"), ("state", "text"),
+    ("scheduled_at", "timestamptz"), ("started_at", "timestamptz"),
+    ("completed_at", "timestamptz"), ("worker_id", "text"), ("lease_until", "timestamptz"),
+    ("result", "json"), ("result_bytes", "bytea"), ("error_type", "text"), ("error", "text"),
+    ("errors", "json"),
+)  # fmt: skip
+
+
+def constants(columns: tuple[tuple[str, str], ...]) -> str:
+    """The CTE `k`: one row with the columns every row of the batch shares, sent once as a
+    JSON object (`%(k)s`, built by `codec.fold`) and read once."""
+    names = ", ".join(f"{name} {kind}" for name, kind in columns)
+    return f"k AS MATERIALIZED (SELECT * FROM json_to_record(%(k)s::json) AS k({names}))"
+
+
+def batch(columns: tuple[tuple[str, str], ...], alias: str) -> str:
+    """`SELECT ... FROM unnest(...)`: the rows of a batch, sent column by column.
+
+    A column whose values differ between rows comes as an array (`%(name)b`: binary, so
+    nothing to escape or parse); the others come in the CTE `k` (see `constants`): unnest
+    pads their NULL arrays and `coalesce` takes the shared value. Fewer arrays to dump, and
+    few enough parameters that psycopg caches the statement's parsing.
+    """
+    arrays = ", ".join(f"%({name})b::{kind}[]" for name, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    values = ", ".join(f"coalesce({alias}.{name}, k.{name}) AS {name}" for name, _ in columns)
+    return f"SELECT {values} FROM unnest({arrays}) AS {alias}({names}) CROSS JOIN k"
+
+
+_INSERT_JOBS = (
+    "INSERT INTO {schema}.jobs ("
+    + ", ".join(name for name, _ in JOB_INPUT)
+    + ") "
+    + batch(JOB_INPUT, "u")
+    + " ON CONFLICT DO NOTHING RETURNING id, task_id, max_instances"
+)
 
 # Make sure the running-instance counter of every inserted task job exists, so that
 # acquire_jobs always has a row to lock. Sorted: concurrent inserts of new keys wait in order.
@@ -62,7 +94,9 @@ _WAKE_IF_INSERTED = """
 """
 
 ADD_JOBS = (
-    "WITH inserted AS ("
+    "WITH "
+    + constants(JOB_INPUT)
+    + ", inserted AS ("
     + _INSERT_JOBS
     + "), counters AS ("
     + _ENSURE_COUNTERS
@@ -77,19 +111,21 @@ FIND_HOLDERS = f"""
     WHERE id = ANY(%(ids)s)
        OR (unique_key = ANY(%(keys)s) AND state IN ('pending', 'running', 'retrying'))
        OR (task_id, scheduled_at) IN (
-            SELECT * FROM unnest(%(task_ids)s::text[], %(scheduled_ats)s::timestamptz[]))
+            SELECT * FROM unnest(%(task_ids)b::text[], %(scheduled_ats)b::timestamptz[]))
 """
 """The stored jobs that kept some of add_jobs' jobs out: same id, unique_key or fire."""
 
 RELEASE_TASKS = (
-    "WITH inserted AS ("
+    "WITH "
+    + constants(JOB_INPUT)
+    + ", inserted AS ("
     + _INSERT_JOBS
     + "), counters AS ("
     + _ENSURE_COUNTERS
     + "), "
     + """
     fired AS (
-        SELECT * FROM unnest(%(task_ids)s::text[], %(next_run_times)s::timestamptz[])
+        SELECT * FROM unnest(%(task_ids)b::text[], %(next_run_times)b::timestamptz[])
             AS f(id, next_run_time)
     ),
     -- Advance the fired tasks and drop this scheduler's lease. Runs in the same statement
@@ -194,18 +230,33 @@ GET_JOBS_BY_STATE_AND_TASK = (
 )
 
 NEXT_JOB_TIME = """
-    SELECT min(w.scheduled_at) FROM unnest(%(executors)s::text[]) AS e(alias)
-    CROSS JOIN LATERAL (
-        SELECT scheduled_at FROM {schema}.jobs
-        WHERE executor = e.alias AND state IN ('pending', 'retrying')
-        ORDER BY scheduled_at LIMIT 1
-    ) w
+    WITH RECURSIVE priorities(alias, priority) AS (
+        SELECT e.alias, (
+            SELECT j.priority FROM {schema}.jobs j
+            WHERE j.executor = e.alias AND j.state IN ('pending', 'retrying')
+            ORDER BY j.priority LIMIT 1
+        ) FROM unnest(%(executors)s::text[]) AS e(alias)
+        UNION ALL
+        SELECT p.alias, (
+            SELECT j.priority FROM {schema}.jobs j
+            WHERE j.executor = p.alias AND j.state IN ('pending', 'retrying')
+              AND j.priority > p.priority
+            ORDER BY j.priority LIMIT 1
+        ) FROM priorities p WHERE p.priority IS NOT NULL
+    )
+    SELECT min((
+        SELECT j.scheduled_at FROM {schema}.jobs j
+        WHERE j.executor = p.alias AND j.state IN ('pending', 'retrying')
+          AND j.priority = p.priority
+        ORDER BY j.scheduled_at LIMIT 1
+    )) FROM priorities p WHERE p.priority IS NOT NULL
 """
-"""The earliest scheduled_at of a waiting job of these executors (jobs_waiting index)."""
+"""The earliest scheduled_at of a waiting job of these executors: a skip scan of the claim
+index, one probe per distinct priority, however many jobs wait."""
 
 ACQUIRE_JOBS = f"""
     WITH limits AS (
-        SELECT * FROM unnest(%(executors)s::text[], %(limits)s::int[]) AS l(alias, n)
+        SELECT * FROM unnest(%(executors)b::text[], %(limits)b::int[]) AS l(alias, n)
     ),
     -- The due waiting jobs of each executor, best first, a few more than its limit so that
     -- jobs skipped for max_instances do not shrink the batch. FOR UPDATE SKIP LOCKED: a job
@@ -281,17 +332,12 @@ ACQUIRE_JOBS = f"""
 """
 """Claim due jobs for a worker: per-executor limits, priority order, max_instances."""
 
-COMPLETE_JOBS = """
-    WITH outcomes AS (
-        SELECT * FROM unnest(
-            %(id)s::text[], %(fence_worker)s::text[], %(attempts)s::int[], %(state)s::text[],
-            %(scheduled_at)s::timestamptz[], %(started_at)s::timestamptz[],
-            %(completed_at)s::timestamptz[], %(worker_id)s::text[],
-            %(lease_until)s::timestamptz[], %(result)s::json[], %(result_bytes)s::bytea[],
-            %(error_type)s::text[], %(error)s::text[], %(errors)s::json[])
-        AS o(id, fence_worker, attempts, state, scheduled_at, started_at, completed_at,
-             worker_id, lease_until, result, result_bytes, error_type, error, errors)
-    ),
+COMPLETE_JOBS = (
+    "WITH "
+    + constants(OUTCOME_INPUT)
+    + ", outcomes AS ("
+    + batch(OUTCOME_INPUT, "o")
+    + """),
     -- Fenced write: only while the row is still running under the same worker and attempt.
     -- A job that was rescued (lease ran out) or claimed again has another state, worker or
     -- attempt number, so a late outcome of the old attempt changes nothing. The row lock
@@ -335,6 +381,7 @@ COMPLETE_JOBS = """
              THEN (SELECT pg_notify(%(channel)s, %(wake)s))::text END
     FROM written
 """
+)
 """Write attempts' outcomes (fenced); returns the ids written."""
 
 EXTEND_LEASES = """
@@ -395,7 +442,7 @@ GET_PROCESSES = (
     "SELECT identity, info, last_seen FROM {schema}.processes ORDER BY last_seen DESC, identity"
 )
 
-NOTIFY_MANY = "SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)s::text[]) AS p"
+NOTIFY_MANY = "SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)b::text[]) AS p"
 """Send several notifications (events, cancel requests) in one round trip."""
 
 
@@ -437,7 +484,13 @@ class Statements:
         ident = sql.Identifier(schema)
         source = globals()
         rendered = {
-            f.name: sql.SQL(source[f.name]).format(schema=ident).as_bytes(None)  # type: ignore[arg-type]
+            f.name: sql.SQL(_compact(source[f.name])).format(schema=ident).as_bytes(None)  # type: ignore[arg-type]
             for f in fields(cls)
         }
         return cls(**rendered)
+
+
+def _compact(statement: str) -> str:
+    # Comments are for readers of this file; psycopg caches the parsing of short statements
+    # only (4 KiB), and no string literal here contains "--".
+    return " ".join(re.sub(r"--[^\n]*", " ", statement).split())

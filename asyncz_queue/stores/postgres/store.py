@@ -153,10 +153,10 @@ class PostgresStore(BaseStore):
     # ---- events between processes --------------------------------------------------------
 
     async def publish(self, payload: dict[str, Any]) -> None:
-        """Send an event to the other processes, batched with the events of the same moment;
-        oversized fields are cut. Best effort: while the database is away it is dropped
-        (with a warning), since the subscribers of this process already have it."""
-        await self._outbox.publish(payload)
+        """Send an event to the other processes, in a batch with the events of the same
+        moment; oversized fields are cut. Returns at once: sending is best effort (while the
+        database is away events are dropped with a warning; local subscribers have them)."""
+        self._outbox.post(payload)
 
     async def _notify_many(self, messages: list[str]) -> None:
         params = {"channel": self.channel, "payloads": messages}

@@ -64,12 +64,10 @@ CREATE UNIQUE INDEX jobs_fire ON jobs (task_id, scheduled_at) WHERE task_id IS N
 CREATE UNIQUE INDEX jobs_unique_key ON jobs (unique_key)
     WHERE unique_key IS NOT NULL AND state IN ('pending', 'running', 'retrying');
 
--- acquire_jobs: the waiting jobs of one executor in the order they run.
+-- acquire_jobs: the waiting jobs of one executor in the order they run (get_next_job_time
+-- skip-scans it too: one probe per distinct priority).
 CREATE INDEX jobs_claim ON jobs (executor, priority, scheduled_at, seq)
     WHERE state IN ('pending', 'retrying');
-
--- get_next_job_time: the earliest waiting job of one executor.
-CREATE INDEX jobs_waiting ON jobs (executor, scheduled_at) WHERE state IN ('pending', 'retrying');
 
 -- rescue_jobs: running jobs by lease expiry.
 CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'running';

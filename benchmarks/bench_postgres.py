@@ -1,0 +1,226 @@
+"""asyncz_queue's PostgreSQL store beside PgQueuer and Procrastinate, in one run.
+
+    .venv/bin/python benchmarks/bench_postgres.py [--dsn DSN] [--jobs 10000] ...
+
+Without `--dsn` it starts a throwaway cluster (the test suite's, `tests/pg_cluster.py`)
+and removes it afterwards. Each system gets a database of its own on the same server and
+the same workload of no-op jobs:
+
+- push, one call at a time (`--single` jobs) and in bulk (`--jobs` in one call);
+- drain: one worker process runs the `--jobs` queued jobs; timed from its start to the
+  moment their outcomes are stored;
+- latency: with an idle worker process, `--latency` jobs are pushed one at a time; each
+  records how long after the push call it started (p50 / p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE), str(ROOT)]
+
+from bench_systems import SYSTEMS, System, latencies  # noqa: E402
+
+# ---- the worker process ------------------------------------------------------------------
+
+
+async def _line() -> str:
+    return (await asyncio.to_thread(sys.stdin.readline)).strip()
+
+
+async def worker_main(system_name: str, dsn: str, mode: str, count: int) -> None:
+    """Run in a child process: `ready` -> wait for `go` -> work -> print `result <json>`."""
+    system = SYSTEMS[system_name](dsn)
+    started: list[float] = []
+
+    async def go() -> str:
+        print("ready", flush=True)
+        line = await _line()
+        started.append(time.perf_counter())
+        return line
+
+    if mode == "drain":
+        await system.drain(count, go)
+        result: dict[str, Any] = {"seconds": time.perf_counter() - started[0]}
+    else:
+        await system.serve(go, _line)
+        result = {"latencies": latencies}
+    print("result " + json.dumps(result), flush=True)
+
+
+class Worker:
+    """A worker child process driven over its stdin/stdout."""
+
+    def __init__(self, system: str, dsn: str, mode: str, count: int = 0) -> None:
+        command = [sys.executable, __file__, "worker", system, dsn, mode, str(count)]
+        self.proc = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+
+    def expect(self, prefix: str) -> str:
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"worker exited (code {self.proc.wait()}) before {prefix!r}")
+            if line.startswith(prefix):
+                return line[len(prefix) :].strip()
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def result(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.expect("result "))
+        self.proc.wait(timeout=60)
+        return data
+
+
+# ---- the measurements --------------------------------------------------------------------
+
+
+async def measure(system: System, args: argparse.Namespace) -> dict[str, float]:
+    """Every figure of one system, on its own fresh database."""
+    figures: dict[str, float] = {}
+    await system.setup()
+    async with await system.pusher() as pusher:
+        started = time.perf_counter()
+        await pusher.push_many(args.jobs)
+        figures["bulk push jobs/s"] = args.jobs / (time.perf_counter() - started)
+    worker = Worker(args.system_key, system.dsn, "drain", args.jobs)
+    worker.expect("ready")
+    worker.send("go")
+    figures["drain jobs/s"] = args.jobs / worker.result()["seconds"]
+    worker = Worker(args.system_key, system.dsn, "serve")
+    worker.expect("ready")
+    worker.send("go")
+    async with await system.pusher() as pusher:
+        await asyncio.sleep(1.0)  # the worker connects and goes idle
+        for _ in range(args.latency + 10):
+            await pusher.push(time.monotonic())
+            await asyncio.sleep(args.gap)
+        worker.send("stop")
+        samples = worker.result()["latencies"][10:]  # the first ten warm the caches up
+    figures.update(_percentiles(samples))
+    async with await system.pusher() as pusher:
+        started = time.perf_counter()
+        for _ in range(args.single):
+            await pusher.push()
+        figures["single push jobs/s"] = args.single / (time.perf_counter() - started)
+    return figures
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"latency p50 ms": cuts[49] * 1000, "latency p99 ms": cuts[98] * 1000}
+
+
+async def create_database(server_dsn: str, name: str) -> str:
+    async with await psycopg.AsyncConnection.connect(server_dsn, autocommit=True) as conn:
+        ident = sql.Identifier(name)
+        await conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        await conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+    params = psycopg.conninfo.conninfo_to_dict(server_dsn)
+    params["dbname"] = name
+    return psycopg.conninfo.make_conninfo("", **params)
+
+
+@contextlib.contextmanager
+def server(dsn: str | None) -> Iterator[str]:
+    """The DSN given, or a throwaway cluster's for the length of the run."""
+    if dsn:
+        yield dsn
+        return
+    from tests.pg_cluster import create_cluster, find_bin_dir
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        raise SystemExit("no PostgreSQL server binaries: apt-get install postgresql, or --dsn")
+    root = Path(tempfile.mkdtemp(prefix="asyncz-queue-bench-"))
+    cluster = None
+    try:
+        cluster = create_cluster(bin_dir, root)
+        yield cluster.dsn
+    finally:
+        if cluster is not None:
+            cluster.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def report(results: dict[str, dict[str, float]]) -> str:
+    """A table of every figure, then asyncz_queue's ratio to the best peer."""
+    metrics = list(next(iter(results.values())))
+    width = max(len(name) for name in results) + 2
+    lines = [" " * 22 + "".join(f"{name:>{width}}" for name in results)]
+    for metric in metrics:
+        row = "".join(f"{results[name][metric]:>{width}.1f}" for name in results)
+        lines.append(f"{metric:<22}{row}")
+    ours = results.get("asyncz_queue")
+    peers = {name: figures for name, figures in results.items() if name != "asyncz_queue"}
+    if ours and peers:
+        lines.append("")
+        for metric in metrics:
+            lower_is_better = metric.startswith("latency")
+            pick = min if lower_is_better else max
+            best_name = pick(peers, key=lambda name: peers[name][metric])
+            best = peers[best_name][metric]
+            ratio = best / ours[metric] if lower_is_better else ours[metric] / best
+            lines.append(f"{metric:<22} {ratio:5.2f}x the best peer ({best_name})")
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> None:
+    results: dict[str, dict[str, float]] = {}
+    with server(args.dsn) as server_dsn:
+        for key in args.systems:
+            dsn = await create_database(server_dsn, "bench_" + key.replace("-", "_"))
+            system = SYSTEMS[key](dsn)
+            args.system_key = key
+            print(f"measuring {system.name} ...", file=sys.stderr, flush=True)
+            results[system.name] = await measure(system, args)
+    print(report(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dsn", help="an existing server (default: a throwaway cluster)")
+    parser.add_argument("--jobs", type=int, default=10_000, help="bulk push and drain size")
+    parser.add_argument("--single", type=int, default=1000, help="jobs pushed one at a time")
+    parser.add_argument("--latency", type=int, default=300, help="latency samples")
+    parser.add_argument("--gap", type=float, default=0.01, help="seconds between samples")
+    parser.add_argument(
+        "--systems",
+        type=lambda text: text.split(","),
+        default=["asyncz_queue", "pgqueuer", "procrastinate"],
+        help=f"comma-separated, of: {', '.join(SYSTEMS)}",
+    )
+    parser.add_argument("--json", help="also write the figures to this file")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["worker"]:
+        name, dsn, mode, count = sys.argv[2:6]
+        asyncio.run(worker_main(name, dsn, mode, int(count)))
+    else:
+        asyncio.run(main(parse(sys.argv[1:])))
