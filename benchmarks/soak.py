@@ -169,7 +169,13 @@ def start_cluster(args: argparse.Namespace) -> tuple[Any, Path | None]:
     if bin_dir is None:
         raise SystemExit("PostgreSQL server binaries not found (apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="asyncz-queue-soak-"))
-    return create_cluster(bin_dir, root), root
+    cluster = create_cluster(bin_dir, root)
+    # The test cluster commits asynchronously; an immediate shutdown would then lose commits
+    # that clients were told about, which is not a fault of the code under test.
+    with psycopg.connect(cluster.dsn, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET synchronous_commit = on")
+        conn.execute("SELECT pg_reload_conf()")
+    return cluster, root
 
 
 async def prepare(dsn: str, start_at: datetime, end_at: datetime) -> None:

@@ -33,7 +33,11 @@ async def drop_schema(dsn: str, schema: str) -> None:
 
 @contextlib.asynccontextmanager
 async def running_scheduler(
-    kind: str, dsn: str | None = None, schema: str | None = None, **options: Any
+    kind: str,
+    dsn: str | None = None,
+    schema: str | None = None,
+    store_options: dict[str, Any] | None = None,
+    **options: Any,
 ) -> AsyncIterator[AsyncIOScheduler]:
     """A started scheduler (role both, short lease) on a fresh memory or Postgres store."""
     if kind == "memory":
@@ -41,7 +45,8 @@ async def running_scheduler(
     else:
         assert dsn is not None
         schema = schema or unique_schema()
-        stores = {"default": {"type": "postgres", "dsn": dsn, "schema": schema, "max_size": 4}}
+        config = {"type": "postgres", "dsn": dsn, "schema": schema, "max_size": 4}
+        stores = {"default": {**config, **(store_options or {})}}
     options.setdefault("lease_seconds", 3)
     scheduler = AsyncIOScheduler(stores=stores, **options)
     try:
