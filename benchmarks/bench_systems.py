@@ -59,7 +59,8 @@ class System(ABC):
 
     @abstractmethod
     async def pusher(self) -> Any:
-        """An async context manager whose value has `push(t0)` and `push_many(n)`."""
+        """An async context manager whose value has `push(t0)`, `push_many(n)` (the public
+        bulk API) and `push_many_store(n)` (the storage layer's own, where it differs)."""
 
     @abstractmethod
     async def drain(self, count: int, go: Command) -> None:
@@ -129,6 +130,12 @@ class _AsynczPusher:
         from asyncz_queue import Job
 
         await self.scheduler.push_many([Job.from_func(noop) for _ in range(count)])
+
+    async def push_many_store(self, count: int) -> None:
+        """The store's own bulk insert, without the scheduler's per-job events."""
+        from asyncz_queue import Job
+
+        await self.scheduler.store("default").add_jobs([Job.from_func(noop) for _ in range(count)])
 
 
 # ---- pgqueuer ----------------------------------------------------------------------------
@@ -204,6 +211,8 @@ class _PgQueuerPusher:
     async def push_many(self, count: int) -> None:
         await self.queries.enqueue(["noop"] * count, [None] * count, [0] * count)
 
+    push_many_store = push_many
+
 
 # ---- procrastinate -----------------------------------------------------------------------
 
@@ -269,6 +278,8 @@ class _ProcrastinatePusher:
 
     async def push_many(self, count: int) -> None:
         await self.task.batch_defer_async(*({} for _ in range(count)))
+
+    push_many_store = push_many
 
 
 SYSTEMS: dict[str, Callable[[str], System]] = {
