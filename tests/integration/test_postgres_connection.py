@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 from datetime import UTC, datetime
 
@@ -131,15 +132,20 @@ async def test_dropped_connections_are_replaced_and_listening_resumes(postgres_d
 async def test_a_server_restart_is_survived(postgres_cluster: PostgresCluster) -> None:
     if not postgres_cluster.throwaway:
         pytest.skip("restarts the server: needs the throwaway cluster")
-    async with open_postgres_store(postgres_cluster.dsn, timeout=2) as store:
+    async with open_postgres_store(postgres_cluster.dsn, max_size=4) as store:
         seen: list[Notification] = []
         store.set_notification_handler(seen.append)
+        await asyncio.gather(*(store.get_jobs() for _ in range(4)))  # four pooled connections
         await store.add_jobs([Job.from_func(FN, scheduled_at=T0)])
         await anyio.to_thread.run_sync(postgres_cluster.stop)
         try:
+            started = time.monotonic()
             with pytest.raises(StoreUnavailableError):
                 await store.get_jobs()
+            assert time.monotonic() - started < 2, "a server that is down is reported at once"
         finally:
             await anyio.to_thread.run_sync(postgres_cluster.start)
+        # Every pooled connection died with the server; the next call still succeeds.
         assert len(await store.get_jobs()) == 1
+        assert len(await asyncio.gather(*(store.get_jobs() for _ in range(4)))) == 4
         await wait_until(lambda: {"tasks", "jobs"} <= {n.kind for n in seen}, timeout=20)

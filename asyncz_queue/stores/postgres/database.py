@@ -77,7 +77,8 @@ class Database:
 
         A connection found dead (a restarted server) is dropped and `op` retried once on
         another when `retry`; a deadlock or serialization victim is retried up to twice.
-        Raises `StoreUnavailableError` when the database cannot be reached.
+        Raises `StoreUnavailableError` when the database cannot be reached: at once when
+        the server is down (so callers can report it and back off), else after `timeout`.
         """
         pool = self._pool
         if pool is None:
@@ -92,9 +93,17 @@ class Database:
             except psycopg.OperationalError as exc:
                 if not retry or attempt > 0:
                     raise self._unavailable("lost the connection to PostgreSQL", exc) from exc
+                await self._recover(pool)
             except PoolTimeout as exc:
                 raise self._unavailable("no database connection available", exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _recover(self, pool: AsyncConnectionPool[Connection]) -> None:
+        """After a dead connection: raise at once if the server is away; otherwise replace
+        the pool's other dead connections (after a restart, every idle one is)."""
+        probe = await self.connect()
+        await probe.close()
+        await pool.check()
 
     async def fetch(self, query: bytes, params: dict[str, Any], retry: bool = True) -> list[Row]:
         """Execute one statement; its rows (none when it returns none)."""
