@@ -17,7 +17,7 @@ from tests.pg_cluster import open_postgres_store, unique_schema
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
-FN = "tests.stores.test_conformance:work"
+FN = "tests.stores.contract:work"
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 

@@ -207,7 +207,7 @@ class Codec:
         }
 
     def decode_task(self, row: Sequence[Any]) -> Task:
-        """A `Task` from a row of `sql.TASK_COLUMNS` (validated: rebuilds the trigger)."""
+        """A `Task` from a row of `sql_tasks.TASK_COLUMNS` (validated: rebuilds the trigger)."""
         args, kwargs = self.decode(row[3], row[4], f"the arguments of task {row[0]!r}")
         return Task.model_validate(
             {**row[2], "args": args, "kwargs": kwargs, "next_run_time": row[1]}

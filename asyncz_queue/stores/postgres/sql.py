@@ -1,16 +1,11 @@
-"""The Postgres store's statements, one per operation, each rendered once per schema.
+"""The Postgres store's job statements (`statements.py` renders them once per schema).
 
 Every statement is a single round trip (autocommit) unless its docstring says otherwise.
 Each comment says what the statement locks and why no job can run twice because of it.
-Parameters are always bound (`%(name)s`); the schema is quoted with `sql.Identifier`.
+Parameters are always bound (`%(name)s`); `{schema}` becomes the quoted schema name.
 """
 
 from __future__ import annotations
-
-import re
-from dataclasses import dataclass, fields
-
-from psycopg import sql
 
 #: Columns of `jobs` in the order `codec.decode_job` reads them (`seq` last).
 JOB_COLUMNS = (
@@ -20,10 +15,6 @@ JOB_COLUMNS = (
     "result, result_bytes, error_type, error, errors, seq"
 )
 _J = "j." + JOB_COLUMNS.replace(", ", ", j.")
-
-#: Columns of `tasks` in the order `codec.decode_task` reads them.
-TASK_COLUMNS = "id, next_run_time, spec, arguments, arguments_bytes"
-_T = "t." + TASK_COLUMNS.replace(", ", ", t.")
 
 #: What add_jobs / release_tasks insert into `jobs`, with types (`codec.job_columns` order).
 JOB_INPUT = (
@@ -65,11 +56,11 @@ def batch(columns: tuple[tuple[str, str], ...], alias: str) -> str:
     """
     arrays = ", ".join(f"%({name})b::{kind}[]" for name, kind in columns)
     names = ", ".join(name for name, _ in columns)
-    values = ", ".join(f"coalesce({alias}.{name}, k.{name}) AS {name}" for name, _ in columns)
+    values = ", ".join(f"coalesce({alias}.{name}, k.{name})" for name, _ in columns)
     return f"SELECT {values} FROM unnest({arrays}) AS {alias}({names}) CROSS JOIN k"
 
 
-_INSERT_JOBS = (
+INSERT_JOBS = (
     "INSERT INTO {schema}.jobs ("
     + ", ".join(name for name, _ in JOB_INPUT)
     + ") "
@@ -79,7 +70,7 @@ _INSERT_JOBS = (
 
 # Make sure the running-instance counter of every inserted task job exists, so that
 # acquire_jobs always has a row to lock. Sorted: concurrent inserts of new keys wait in order.
-_ENSURE_COUNTERS = """
+ENSURE_COUNTERS = """
     INSERT INTO {schema}.task_instances (task_id)
     SELECT DISTINCT task_id FROM inserted
     WHERE task_id IS NOT NULL AND max_instances IS NOT NULL
@@ -88,7 +79,7 @@ _ENSURE_COUNTERS = """
 """
 
 # After the statement that makes jobs available commits, wake the workers of every process.
-_WAKE_IF_INSERTED = """
+WAKE_IF_INSERTED = """
     SELECT array_agg(id), (SELECT pg_notify(%(channel)s, %(wake)s))::text
     FROM inserted HAVING count(*) > 0
 """
@@ -97,11 +88,11 @@ ADD_JOBS = (
     "WITH "
     + constants(JOB_INPUT)
     + ", inserted AS ("
-    + _INSERT_JOBS
+    + INSERT_JOBS
     + "), counters AS ("
-    + _ENSURE_COUNTERS
+    + ENSURE_COUNTERS
     + ")"
-    + _WAKE_IF_INSERTED
+    + WAKE_IF_INSERTED
 )
 """Insert jobs; a job whose id, unique_key (held by an unfinished job) or fire is already
 taken is skipped. Locks only the inserted rows. Returns the ids inserted."""
@@ -114,105 +105,6 @@ FIND_HOLDERS = f"""
             SELECT * FROM unnest(%(task_ids)b::text[], %(scheduled_ats)b::timestamptz[]))
 """
 """The stored jobs that kept some of add_jobs' jobs out: same id, unique_key or fire."""
-
-RELEASE_TASKS = (
-    "WITH "
-    + constants(JOB_INPUT)
-    + ", inserted AS ("
-    + _INSERT_JOBS
-    + "), counters AS ("
-    + _ENSURE_COUNTERS
-    + "), "
-    + """
-    fired AS (
-        SELECT * FROM unnest(%(task_ids)b::text[], %(next_run_times)b::timestamptz[])
-            AS f(id, next_run_time)
-    ),
-    -- Advance the fired tasks and drop this scheduler's lease. Runs in the same statement
-    -- (one transaction) as the job inserts above: a crash leaves either both or neither, and
-    -- a re-fire of the same run time hits the jobs_fire unique index instead of a duplicate.
-    advanced AS (
-        UPDATE {schema}.tasks t SET
-            next_run_time = f.next_run_time,
-            lease_owner = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_owner END,
-            lease_until = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_until END
-        FROM fired f WHERE t.id = f.id AND f.next_run_time IS NOT NULL
-    ),
-    finished AS (
-        DELETE FROM {schema}.tasks t USING fired f WHERE t.id = f.id AND f.next_run_time IS NULL
-    )
-    """
-    + _WAKE_IF_INSERTED
-)
-"""Record fires: insert their jobs, advance or delete the tasks, drop the leases."""
-
-ACQUIRE_TASKS = f"""
-    UPDATE {{schema}}.tasks t SET lease_owner = %(owner)s, lease_until = %(lease_until)s
-    FROM (
-        -- Due tasks without a live lease. SKIP LOCKED leaves a task another scheduler is
-        -- leasing at this instant to it; once committed, its lease columns keep everyone
-        -- away until release_tasks or expiry, so one scheduler fires a given run time.
-        SELECT id FROM {{schema}}.tasks
-        WHERE next_run_time <= %(now)s
-          AND (lease_owner IS NULL OR lease_until <= %(now)s)
-        ORDER BY next_run_time, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ) due
-    WHERE t.id = due.id
-    RETURNING {_T}
-"""
-"""Lease up to `limit` due tasks to `owner`."""
-
-INSERT_TASK = """
-    WITH stored AS (
-        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
-        VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
-        ON CONFLICT (id) DO NOTHING
-        RETURNING id
-    ),
-    counters AS (
-        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
-        ON CONFLICT DO NOTHING
-    )
-    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
-"""
-"""Add a task unless the id exists (no row returned then). Locks the new row only."""
-
-UPSERT_TASK = """
-    WITH stored AS (
-        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
-        VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
-        ON CONFLICT (id) DO UPDATE SET
-            next_run_time = EXCLUDED.next_run_time, spec = EXCLUDED.spec,
-            arguments = EXCLUDED.arguments, arguments_bytes = EXCLUDED.arguments_bytes
-        RETURNING id
-    ),
-    counters AS (
-        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
-        ON CONFLICT DO NOTHING
-    )
-    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
-"""
-"""Add or replace a task (its lease, if any, is kept)."""
-
-UPDATE_TASK = """
-    WITH stored AS (
-        UPDATE {schema}.tasks SET
-            next_run_time = %(next_run_time)s, spec = %(spec)s,
-            arguments = %(arguments)s, arguments_bytes = %(arguments_bytes)s
-        WHERE id = %(id)s
-        RETURNING id
-    )
-    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
-"""
-"""Replace an existing task (no row returned when there is none)."""
-
-GET_TASK = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks WHERE id = %(id)s"
-GET_TASKS = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks ORDER BY next_run_time NULLS LAST, id"
-DELETE_TASK = "DELETE FROM {schema}.tasks WHERE id = %(id)s RETURNING id"
-DELETE_ALL_TASKS = "DELETE FROM {schema}.tasks"
-NEXT_RUN_TIME = "SELECT min(next_run_time) FROM {schema}.tasks"
 
 GET_JOB = f"SELECT {JOB_COLUMNS} FROM {{schema}}.jobs WHERE id = %(id)s"
 GET_JOBS = f"SELECT {JOB_COLUMNS} FROM {{schema}}.jobs ORDER BY seq DESC LIMIT %(limit)s"
@@ -335,7 +227,9 @@ ACQUIRE_JOBS = f"""
 COMPLETE_JOBS = (
     "WITH "
     + constants(OUTCOME_INPUT)
-    + ", outcomes AS ("
+    + ", outcomes("
+    + ", ".join(name for name, _ in OUTCOME_INPUT)
+    + ") AS ("
     + batch(OUTCOME_INPUT, "o")
     + """),
     -- Fenced write: only while the row is still running under the same worker and attempt.
@@ -427,70 +321,3 @@ PRUNE_JOBS = """
     DELETE FROM {schema}.jobs j USING doomed d WHERE j.id = d.id
 """
 """Delete a batch of old finished jobs; touches only finished rows, never the hot ones."""
-
-HEARTBEAT = """
-    WITH forgotten AS (
-        DELETE FROM {schema}.processes WHERE last_seen < %(forget_before)s
-    )
-    INSERT INTO {schema}.processes (identity, info, last_seen)
-    VALUES (%(identity)s, %(info)s, %(now)s)
-    ON CONFLICT (identity) DO UPDATE SET info = EXCLUDED.info, last_seen = EXCLUDED.last_seen
-"""
-"""Record a scheduler's heartbeat; forget schedulers silent for long (one row each)."""
-
-GET_PROCESSES = (
-    "SELECT identity, info, last_seen FROM {schema}.processes ORDER BY last_seen DESC, identity"
-)
-
-NOTIFY_MANY = "SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)b::text[]) AS p"
-"""Send several notifications (events, cancel requests) in one round trip."""
-
-
-@dataclass(frozen=True, slots=True)
-class Statements:
-    """Every statement above, rendered for one schema (as bytes: psycopg sends them as is)."""
-
-    ADD_JOBS: bytes
-    FIND_HOLDERS: bytes
-    RELEASE_TASKS: bytes
-    ACQUIRE_TASKS: bytes
-    INSERT_TASK: bytes
-    UPSERT_TASK: bytes
-    UPDATE_TASK: bytes
-    GET_TASK: bytes
-    GET_TASKS: bytes
-    DELETE_TASK: bytes
-    DELETE_ALL_TASKS: bytes
-    NEXT_RUN_TIME: bytes
-    GET_JOB: bytes
-    GET_JOBS: bytes
-    GET_JOBS_BY_STATE: bytes
-    GET_JOBS_BY_TASK: bytes
-    GET_JOBS_BY_STATE_AND_TASK: bytes
-    NEXT_JOB_TIME: bytes
-    ACQUIRE_JOBS: bytes
-    COMPLETE_JOBS: bytes
-    EXTEND_LEASES: bytes
-    EXPIRED_JOBS: bytes
-    CANCEL_JOB: bytes
-    PRUNE_JOBS: bytes
-    HEARTBEAT: bytes
-    GET_PROCESSES: bytes
-    NOTIFY_MANY: bytes
-
-    @classmethod
-    def for_schema(cls, schema: str) -> Statements:
-        """Render every statement with `schema` quoted as an identifier."""
-        ident = sql.Identifier(schema)
-        source = globals()
-        rendered = {
-            f.name: sql.SQL(_compact(source[f.name])).format(schema=ident).as_bytes(None)  # type: ignore[arg-type]
-            for f in fields(cls)
-        }
-        return cls(**rendered)
-
-
-def _compact(statement: str) -> str:
-    # Comments are for readers of this file; psycopg caches the parsing of short statements
-    # only (4 KiB), and no string literal here contains "--".
-    return " ".join(re.sub(r"--[^\n]*", " ", statement).split())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,28 +12,24 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from asyncz_queue.exceptions import (
-    ConflictIdError,
     JobLookupError,
     StoreUnavailableError,
-    TaskLookupError,
 )
 from asyncz_queue.jobs import WAITING_STATES, Job, JobError, JobState
 from asyncz_queue.serializers import Serializer
-from asyncz_queue.stores.base import Acquired, BaseStore, FireResult, Notification
+from asyncz_queue.stores.base import Acquired, BaseStore, Notification
 from asyncz_queue.stores.postgres import migrator
-from asyncz_queue.stores.postgres.channel import JOBS, TASKS, Listener, Outbox, channel_name
+from asyncz_queue.stores.postgres.channel import JOBS, Listener, Outbox, channel_name
 from asyncz_queue.stores.postgres.codec import Codec
 from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
 from asyncz_queue.stores.postgres.dsn import mask_dsn
-from asyncz_queue.stores.postgres.sql import Statements
-from asyncz_queue.tasks import Task
+from asyncz_queue.stores.postgres.statements import Statements
+from asyncz_queue.stores.postgres.task_methods import TaskMethods
 
 logger = logging.getLogger("asyncz_queue.stores.postgres")
 
 #: How many expired jobs one rescue transaction handles.
 RESCUE_BATCH = 500
-#: A scheduler without a heartbeat for this long disappears from `get_processes()`.
-FORGET_PROCESSES_AFTER = timedelta(days=1)
 
 Fetch = Callable[[bytes, dict[str, Any]], Awaitable[list[Row]]]
 
@@ -54,7 +49,7 @@ def _fetch_on(connection: Any) -> Fetch:
     return fetch
 
 
-class PostgresStore(BaseStore):
+class PostgresStore(TaskMethods, BaseStore):
     """Tasks and jobs in PostgreSQL, shared safely by any number of processes.
 
     Arguments:
@@ -147,9 +142,6 @@ class PostgresStore(BaseStore):
             self._listener = None
         await self._db.close()
 
-    def _wake(self, wake: str) -> dict[str, Any]:
-        return {"channel": self.channel, "wake": wake}
-
     # ---- events between processes --------------------------------------------------------
 
     async def publish(self, payload: dict[str, Any]) -> None:
@@ -166,92 +158,6 @@ class PostgresStore(BaseStore):
         """Ask every process (this one at once, the others over NOTIFY) to stop `job_id`."""
         self.notify(Notification("cancel", {"job_id": job_id}))
         await self._notify_many([f"c:{self._sender}:{job_id}"])
-
-    # ---- processes ---------------------------------------------------------------------
-
-    async def heartbeat(self, identity: str, info: dict[str, Any], now: datetime) -> None:
-        """Record in the database that `identity` is alive; schedulers silent for a day
-        are forgotten."""
-        params = {
-            "identity": identity,
-            "info": json.dumps(info, default=str),
-            "now": now,
-            "forget_before": now - FORGET_PROCESSES_AFTER,
-        }
-        await self._db.fetch(self._sql.HEARTBEAT, params)
-
-    async def get_processes(self) -> list[dict[str, Any]]:
-        """The last heartbeat of every scheduler using this schema, newest first."""
-        rows = await self._db.fetch(self._sql.GET_PROCESSES, {})
-        return [{**info, "identity": identity, "last_seen": seen} for identity, info, seen in rows]
-
-    # ---- tasks -----------------------------------------------------------------------
-
-    async def add_task(self, task: Task, replace_existing: bool = False) -> None:
-        params = self._codec.task_params(task) | self._wake(self._wake_tasks)
-        query = self._sql.UPSERT_TASK if replace_existing else self._sql.INSERT_TASK
-        # Not retried: a retry after a commit whose reply was lost would report a conflict.
-        if not await self._db.fetch(query, params, retry=replace_existing):
-            raise ConflictIdError(task.id)
-        self.notify(TASKS)
-
-    async def update_task(self, task: Task) -> None:
-        params = self._codec.task_params(task) | self._wake(self._wake_tasks)
-        if not await self._db.fetch(self._sql.UPDATE_TASK, params):
-            raise TaskLookupError(task.id)
-        self.notify(TASKS)
-
-    async def get_task(self, task_id: str) -> Task:
-        rows = await self._db.fetch(self._sql.GET_TASK, {"id": task_id})
-        if not rows:
-            raise TaskLookupError(task_id)
-        return self._codec.decode_task(rows[0])
-
-    async def get_tasks(self) -> list[Task]:
-        rows = await self._db.fetch(self._sql.GET_TASKS, {})
-        return [self._codec.decode_task(row) for row in rows]
-
-    async def delete_task(self, task_id: str) -> None:
-        if not await self._db.fetch(self._sql.DELETE_TASK, {"id": task_id}, retry=False):
-            raise TaskLookupError(task_id)
-
-    async def remove_all_tasks(self) -> None:
-        await self._db.fetch(self._sql.DELETE_ALL_TASKS, {})
-
-    async def get_next_run_time(self) -> datetime | None:
-        rows = await self._db.fetch(self._sql.NEXT_RUN_TIME, {})
-        return rows[0][0] if rows else None
-
-    async def acquire_tasks(
-        self, scheduler_id: str, now: datetime, limit: int, lease_seconds: float
-    ) -> list[Task]:
-        params = {
-            "owner": scheduler_id,
-            "now": now,
-            "limit": limit,
-            "lease_until": now + timedelta(seconds=lease_seconds),
-        }
-        tasks = [
-            self._codec.decode_task(row)
-            for row in await self._db.fetch(self._sql.ACQUIRE_TASKS, params)
-        ]
-        tasks.sort(key=lambda t: (t.next_run_time, t.id))
-        return tasks
-
-    async def release_tasks(self, scheduler_id: str, results: Sequence[FireResult]) -> list[Job]:
-        if not results:
-            return []
-        jobs = [job for result in results for job in result.jobs]
-        params = self._codec.job_columns(jobs) | self._wake(self._wake_jobs)
-        params["owner"] = scheduler_id
-        params["task_ids"] = [result.task.id for result in results]
-        params["next_run_times"] = [result.next_run_time for result in results]
-        rows = await self._db.fetch(self._sql.RELEASE_TASKS, params)
-        ids = set(rows[0][0]) if rows else set()
-        inserted = [job for job in jobs if job.id in ids]
-        if inserted:
-            self.notify(JOBS)
-        return inserted
 
     # ---- jobs ------------------------------------------------------------------------
 

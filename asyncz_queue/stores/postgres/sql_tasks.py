@@ -1,0 +1,131 @@
+"""The Postgres store's task, process and channel statements (see `sql.py`)."""
+
+from __future__ import annotations
+
+from asyncz_queue.stores.postgres.sql import (
+    ENSURE_COUNTERS,
+    INSERT_JOBS,
+    JOB_INPUT,
+    WAKE_IF_INSERTED,
+    constants,
+)
+
+#: Columns of `tasks` in the order `codec.decode_task` reads them.
+TASK_COLUMNS = "id, next_run_time, spec, arguments, arguments_bytes"
+_T = "t." + TASK_COLUMNS.replace(", ", ", t.")
+
+RELEASE_TASKS = (
+    "WITH "
+    + constants(JOB_INPUT)
+    + ", inserted AS ("
+    + INSERT_JOBS
+    + "), counters AS ("
+    + ENSURE_COUNTERS
+    + "), "
+    + """
+    fired AS (
+        SELECT * FROM unnest(%(task_ids)b::text[], %(next_run_times)b::timestamptz[])
+            AS f(id, next_run_time)
+    ),
+    -- Advance the fired tasks and drop this scheduler's lease. Runs in the same statement
+    -- (one transaction) as the job inserts above: a crash leaves either both or neither, and
+    -- a re-fire of the same run time hits the jobs_fire unique index instead of a duplicate.
+    advanced AS (
+        UPDATE {schema}.tasks t SET
+            next_run_time = f.next_run_time,
+            lease_owner = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_owner END,
+            lease_until = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_until END
+        FROM fired f WHERE t.id = f.id AND f.next_run_time IS NOT NULL
+    ),
+    finished AS (
+        DELETE FROM {schema}.tasks t USING fired f WHERE t.id = f.id AND f.next_run_time IS NULL
+    )
+    """
+    + WAKE_IF_INSERTED
+)
+"""Record fires: insert their jobs, advance or delete the tasks, drop the leases."""
+
+ACQUIRE_TASKS = f"""
+    UPDATE {{schema}}.tasks t SET lease_owner = %(owner)s, lease_until = %(lease_until)s
+    FROM (
+        -- Due tasks without a live lease. SKIP LOCKED leaves a task another scheduler is
+        -- leasing at this instant to it; once committed, its lease columns keep everyone
+        -- away until release_tasks or expiry, so one scheduler fires a given run time.
+        SELECT id FROM {{schema}}.tasks
+        WHERE next_run_time <= %(now)s
+          AND (lease_owner IS NULL OR lease_until <= %(now)s)
+        ORDER BY next_run_time, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) due
+    WHERE t.id = due.id
+    RETURNING {_T}
+"""
+"""Lease up to `limit` due tasks to `owner`."""
+
+INSERT_TASK = """
+    WITH stored AS (
+        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
+        VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING id
+    ),
+    counters AS (
+        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
+        ON CONFLICT DO NOTHING
+    )
+    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
+"""
+"""Add a task unless the id exists (no row returned then). Locks the new row only."""
+
+UPSERT_TASK = """
+    WITH stored AS (
+        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
+        VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
+        ON CONFLICT (id) DO UPDATE SET
+            next_run_time = EXCLUDED.next_run_time, spec = EXCLUDED.spec,
+            arguments = EXCLUDED.arguments, arguments_bytes = EXCLUDED.arguments_bytes
+        RETURNING id
+    ),
+    counters AS (
+        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
+        ON CONFLICT DO NOTHING
+    )
+    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
+"""
+"""Add or replace a task (its lease, if any, is kept)."""
+
+UPDATE_TASK = """
+    WITH stored AS (
+        UPDATE {schema}.tasks SET
+            next_run_time = %(next_run_time)s, spec = %(spec)s,
+            arguments = %(arguments)s, arguments_bytes = %(arguments_bytes)s
+        WHERE id = %(id)s
+        RETURNING id
+    )
+    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
+"""
+"""Replace an existing task (no row returned when there is none)."""
+
+GET_TASK = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks WHERE id = %(id)s"
+GET_TASKS = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks ORDER BY next_run_time NULLS LAST, id"
+DELETE_TASK = "DELETE FROM {schema}.tasks WHERE id = %(id)s RETURNING id"
+DELETE_ALL_TASKS = "DELETE FROM {schema}.tasks"
+NEXT_RUN_TIME = "SELECT min(next_run_time) FROM {schema}.tasks"
+
+HEARTBEAT = """
+    WITH forgotten AS (
+        DELETE FROM {schema}.processes WHERE last_seen < %(forget_before)s
+    )
+    INSERT INTO {schema}.processes (identity, info, last_seen)
+    VALUES (%(identity)s, %(info)s, %(now)s)
+    ON CONFLICT (identity) DO UPDATE SET info = EXCLUDED.info, last_seen = EXCLUDED.last_seen
+"""
+"""Record a scheduler's heartbeat; forget schedulers silent for long (one row each)."""
+
+GET_PROCESSES = (
+    "SELECT identity, info, last_seen FROM {schema}.processes ORDER BY last_seen DESC, identity"
+)
+
+NOTIFY_MANY = "SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)b::text[]) AS p"
+"""Send several notifications (events, cancel requests) in one round trip."""

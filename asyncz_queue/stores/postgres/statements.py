@@ -1,0 +1,61 @@
+"""Every statement of the Postgres store, rendered once for one schema."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+
+from psycopg import sql
+
+from asyncz_queue.stores.postgres import sql as job_sql
+from asyncz_queue.stores.postgres import sql_tasks as task_sql
+
+
+@dataclass(frozen=True, slots=True)
+class Statements:
+    """Every statement above, rendered for one schema (as bytes: psycopg sends them as is)."""
+
+    ADD_JOBS: bytes
+    FIND_HOLDERS: bytes
+    RELEASE_TASKS: bytes
+    ACQUIRE_TASKS: bytes
+    INSERT_TASK: bytes
+    UPSERT_TASK: bytes
+    UPDATE_TASK: bytes
+    GET_TASK: bytes
+    GET_TASKS: bytes
+    DELETE_TASK: bytes
+    DELETE_ALL_TASKS: bytes
+    NEXT_RUN_TIME: bytes
+    GET_JOB: bytes
+    GET_JOBS: bytes
+    GET_JOBS_BY_STATE: bytes
+    GET_JOBS_BY_TASK: bytes
+    GET_JOBS_BY_STATE_AND_TASK: bytes
+    NEXT_JOB_TIME: bytes
+    ACQUIRE_JOBS: bytes
+    COMPLETE_JOBS: bytes
+    EXTEND_LEASES: bytes
+    EXPIRED_JOBS: bytes
+    CANCEL_JOB: bytes
+    PRUNE_JOBS: bytes
+    HEARTBEAT: bytes
+    GET_PROCESSES: bytes
+    NOTIFY_MANY: bytes
+
+    @classmethod
+    def for_schema(cls, schema: str) -> Statements:
+        """Render every statement with `schema` quoted as an identifier."""
+        ident = sql.Identifier(schema)
+        source = {**vars(job_sql), **vars(task_sql)}
+        rendered = {
+            f.name: sql.SQL(_compact(source[f.name])).format(schema=ident).as_bytes(None)  # type: ignore[arg-type]
+            for f in fields(cls)
+        }
+        return cls(**rendered)
+
+
+def _compact(statement: str) -> str:
+    # Comments are for readers of this file; psycopg caches the parsing of short statements
+    # only (4 KiB), and no string literal here contains "--".
+    return " ".join(re.sub(r"--[^\n]*", " ", statement).split())

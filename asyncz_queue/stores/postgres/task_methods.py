@@ -1,0 +1,125 @@
+"""The task and heartbeat methods of `PostgresStore` (a mixin: one class, two modules)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from asyncz_queue.exceptions import ConflictIdError, TaskLookupError
+from asyncz_queue.jobs import Job
+from asyncz_queue.stores.base import FireResult, Notification
+from asyncz_queue.stores.postgres.channel import JOBS, TASKS
+from asyncz_queue.tasks import Task
+
+if TYPE_CHECKING:
+    from asyncz_queue.stores.postgres.codec import Codec
+    from asyncz_queue.stores.postgres.database import Database
+    from asyncz_queue.stores.postgres.statements import Statements
+
+#: A scheduler without a heartbeat for this long disappears from `get_processes()`.
+FORGET_PROCESSES_AFTER = timedelta(days=1)
+
+
+class TaskMethods:
+    """Tasks (`add_task` ... `release_tasks`) and heartbeats of a `PostgresStore`."""
+
+    if TYPE_CHECKING:
+        channel: str
+        _db: Database
+        _sql: Statements
+        _codec: Codec
+        _wake_jobs: str
+        _wake_tasks: str
+
+        def notify(self, notification: Notification) -> None: ...
+
+    def _wake(self, wake: str) -> dict[str, Any]:
+        return {"channel": self.channel, "wake": wake}
+
+    # ---- processes ---------------------------------------------------------------------
+
+    async def heartbeat(self, identity: str, info: dict[str, Any], now: datetime) -> None:
+        """Record in the database that `identity` is alive; schedulers silent for a day
+        are forgotten."""
+        params = {
+            "identity": identity,
+            "info": json.dumps(info, default=str),
+            "now": now,
+            "forget_before": now - FORGET_PROCESSES_AFTER,
+        }
+        await self._db.fetch(self._sql.HEARTBEAT, params)
+
+    async def get_processes(self) -> list[dict[str, Any]]:
+        """The last heartbeat of every scheduler using this schema, newest first."""
+        rows = await self._db.fetch(self._sql.GET_PROCESSES, {})
+        return [{**info, "identity": identity, "last_seen": seen} for identity, info, seen in rows]
+
+    # ---- tasks -----------------------------------------------------------------------
+
+    async def add_task(self, task: Task, replace_existing: bool = False) -> None:
+        params = self._codec.task_params(task) | self._wake(self._wake_tasks)
+        query = self._sql.UPSERT_TASK if replace_existing else self._sql.INSERT_TASK
+        # Not retried: a retry after a commit whose reply was lost would report a conflict.
+        if not await self._db.fetch(query, params, retry=replace_existing):
+            raise ConflictIdError(task.id)
+        self.notify(TASKS)
+
+    async def update_task(self, task: Task) -> None:
+        params = self._codec.task_params(task) | self._wake(self._wake_tasks)
+        if not await self._db.fetch(self._sql.UPDATE_TASK, params):
+            raise TaskLookupError(task.id)
+        self.notify(TASKS)
+
+    async def get_task(self, task_id: str) -> Task:
+        rows = await self._db.fetch(self._sql.GET_TASK, {"id": task_id})
+        if not rows:
+            raise TaskLookupError(task_id)
+        return self._codec.decode_task(rows[0])
+
+    async def get_tasks(self) -> list[Task]:
+        rows = await self._db.fetch(self._sql.GET_TASKS, {})
+        return [self._codec.decode_task(row) for row in rows]
+
+    async def delete_task(self, task_id: str) -> None:
+        if not await self._db.fetch(self._sql.DELETE_TASK, {"id": task_id}, retry=False):
+            raise TaskLookupError(task_id)
+
+    async def remove_all_tasks(self) -> None:
+        await self._db.fetch(self._sql.DELETE_ALL_TASKS, {})
+
+    async def get_next_run_time(self) -> datetime | None:
+        rows = await self._db.fetch(self._sql.NEXT_RUN_TIME, {})
+        return rows[0][0] if rows else None
+
+    async def acquire_tasks(
+        self, scheduler_id: str, now: datetime, limit: int, lease_seconds: float
+    ) -> list[Task]:
+        params = {
+            "owner": scheduler_id,
+            "now": now,
+            "limit": limit,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+        }
+        tasks = [
+            self._codec.decode_task(row)
+            for row in await self._db.fetch(self._sql.ACQUIRE_TASKS, params)
+        ]
+        tasks.sort(key=lambda t: (t.next_run_time, t.id))
+        return tasks
+
+    async def release_tasks(self, scheduler_id: str, results: Sequence[FireResult]) -> list[Job]:
+        if not results:
+            return []
+        jobs = [job for result in results for job in result.jobs]
+        params = self._codec.job_columns(jobs) | self._wake(self._wake_jobs)
+        params["owner"] = scheduler_id
+        params["task_ids"] = [result.task.id for result in results]
+        params["next_run_times"] = [result.next_run_time for result in results]
+        rows = await self._db.fetch(self._sql.RELEASE_TASKS, params)
+        ids = set(rows[0][0]) if rows else set()
+        inserted = [job for job in jobs if job.id in ids]
+        if inserted:
+            self.notify(JOBS)
+        return inserted
