@@ -105,12 +105,20 @@ def find_bin_dir() -> Path | None:
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def create_cluster(bin_dir: Path, root: Path) -> PostgresCluster:
     """initdb + start a cluster under `root` (which is removed by the caller)."""
     run_as = "postgres" if os.geteuid() == 0 else None
+    if run_as is not None:
+        try:
+            pwd.getpwnam(run_as)
+        except KeyError:
+            raise RuntimeError(
+                "initdb refuses to run as root and there is no 'postgres' user to run it as "
+                "(Debian's postgresql package creates one); or set " + DSN_ENV
+            ) from None
     data_dir, sock_dir = root / "data", root / "sock"
     sock_dir.mkdir()
     pwfile = root / "pwfile"

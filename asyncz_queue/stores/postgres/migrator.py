@@ -79,7 +79,7 @@ async def migrate(conn: AsyncConnection, schema: str) -> list[int]:
             [schema],
         )
         await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(ident))
-        await conn.execute(sql.SQL(_CREATE_VERSION_TABLE).format(schema=ident))  # type: ignore[arg-type]
+        await conn.execute(sql.SQL(_CREATE_VERSION_TABLE).format(schema=ident))
         version = await current_version(conn, schema) or 0
         _refuse_newer(schema, version)
         applied: list[int] = []

@@ -49,7 +49,7 @@ class Statements:
         ident = sql.Identifier(schema)
         source = {**vars(job_sql), **vars(task_sql)}
         rendered = {
-            f.name: sql.SQL(_compact(source[f.name])).format(schema=ident).as_bytes(None)  # type: ignore[arg-type]
+            f.name: sql.SQL(_compact(source[f.name])).format(schema=ident).as_bytes(None)
             for f in fields(cls)
         }
         return cls(**rendered)

@@ -89,7 +89,7 @@ class PostgresStore(TaskMethods, BaseStore):
         self.min_size = min_size
         self.max_size = max_size
         self.listen = listen
-        self.poll_interval = poll_interval
+        self.poll_interval: float = poll_interval
         self.timeout = timeout
         self.channel = channel_name(schema)
         self.identity: str | None = None
@@ -169,7 +169,8 @@ class PostgresStore(TaskMethods, BaseStore):
         """
         if not jobs:
             return []
-        fetch, wake = self._db.fetch, self._wake_jobs
+        fetch: Fetch = self._db.fetch
+        wake = self._wake_jobs
         if connection is not None:
             fetch, wake = _fetch_on(connection), "j:"  # the commit wakes this process too
         stored: list[Job | None] = [None] * len(jobs)
@@ -218,7 +219,7 @@ class PostgresStore(TaskMethods, BaseStore):
             for job in holders
             if job.unique_key is not None and not job.state.finished
         }
-        by_fire = {
+        by_fire: dict[tuple[str | None, datetime], Job] = {
             (job.task_id, job.scheduled_at): job for job in holders if job.task_id is not None
         }
         for i in pending:
