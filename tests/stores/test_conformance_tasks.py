@@ -167,3 +167,13 @@ async def test_a_fire_time_inserts_one_job_even_when_fired_twice(store: BaseStor
     two = await store.release_tasks("s1", [FireResult(first, [first.job_for(T0, T0)], at(10))])
     assert len(one) == 1 and two == []
     assert len(await store.get_jobs(task_id="t")) == 1
+
+
+async def test_a_fire_without_jobs_still_advances_the_task(store: BaseStore) -> None:
+    await store.add_task(task())
+    [acquired] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    # Every run time was missed (misfire grace): no job, but the task moves on.
+    assert await store.release_tasks("s1", [FireResult(acquired, [], at(10))]) == []
+    assert (await store.get_task("t")).next_run_time == at(10)
+    assert await store.get_jobs() == []
+    assert await store.release_tasks("s1", []) == []

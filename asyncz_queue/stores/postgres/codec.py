@@ -220,6 +220,8 @@ def fold(columns: dict[str, list[Any]], kinds: dict[str, str]) -> dict[str, Any]
     row per job. `kinds` are the columns' SQL types."""
     params: dict[str, Any] = {}
     shared: list[str] = []
+    if not columns["id"]:  # no rows: empty arrays, nothing shared
+        return dict.fromkeys(columns) | {"id": [], "k": "{}"}
     for name, values in columns.items():
         first = values[0]
         if name == "id" or values.count(first) != len(values) or _not_json(first):
