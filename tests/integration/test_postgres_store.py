@@ -117,3 +117,23 @@ async def test_heartbeats_are_shared_by_every_process_of_the_schema(postgres_dsn
         # A process silent for a day is forgotten at the next heartbeat.
         await first.heartbeat("a", {}, at(10) + timedelta(days=1, seconds=1))
         assert [p["identity"] for p in await second.get_processes()] == ["a"]
+
+
+async def test_a_task_leased_by_another_scheduler_counts_from_its_lease_end(
+    postgres_dsn: str,
+) -> None:
+    from asyncz_queue.tasks import Task
+    from asyncz_queue.triggers import IntervalTrigger
+
+    schema = unique_schema()
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema) as crashed,
+        open_postgres_store(postgres_dsn, schema=schema) as survivor,
+    ):
+        trigger = IntervalTrigger(seconds=10, start_at=T0)
+        await survivor.add_task(Task(id="t", fn=FN, trigger=trigger, next_run_time=T0))
+        await survivor.add_task(Task(id="u", fn=FN, trigger=trigger, next_run_time=at(60)))
+        assert len(await crashed.acquire_tasks("dead", T0, 1, LEASE)) == 1
+        # Not T0, which the survivor could not acquire until the lease runs out: no busy loop.
+        assert await survivor.get_next_run_time() == at(LEASE)
+        assert await survivor.acquire_tasks("alive", at(LEASE), 10, LEASE) != []

@@ -111,7 +111,13 @@ GET_TASK = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks WHERE id = %(id)s"
 GET_TASKS = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks ORDER BY next_run_time NULLS LAST, id"
 DELETE_TASK = "DELETE FROM {schema}.tasks WHERE id = %(id)s RETURNING id"
 DELETE_ALL_TASKS = "DELETE FROM {schema}.tasks"
-NEXT_RUN_TIME = "SELECT min(next_run_time) FROM {schema}.tasks"
+NEXT_RUN_TIME = """
+    SELECT min(greatest(next_run_time, lease_until)) FROM {schema}.tasks
+    WHERE next_run_time IS NOT NULL
+"""
+"""The earliest next_run_time; a task leased to a scheduler counts from its lease's end (a
+live lease is released with a new run time; a dead one frees the task only then), so other
+schedulers sleep instead of retrying a task they cannot acquire. greatest() skips NULLs."""
 
 HEARTBEAT = """
     WITH forgotten AS (
