@@ -8,11 +8,12 @@ Parameters are always bound (`%(name)s`); `{schema}` becomes the quoted schema n
 from __future__ import annotations
 
 #: Columns of `jobs` in the order `codec.decode_job` reads them (`seq` last).
+#: `retry_on` and `errors` come as text: nearly always "[]", which needs no JSON parsing.
 JOB_COLUMNS = (
     "id, task_id, fn, arguments, arguments_bytes, executor, priority, state, attempts, "
-    "max_attempts, max_instances, retry_on, retry_backoff, retry_backoff_max, timeout, "
+    "max_attempts, max_instances, retry_on::text, retry_backoff, retry_backoff_max, timeout, "
     "unique_key, scheduled_at, created_at, started_at, completed_at, worker_id, lease_until, "
-    "result, result_bytes, error_type, error, errors, seq"
+    "result, result_bytes, error_type, error, errors::text, seq"
 )
 _J = "j." + JOB_COLUMNS.replace(", ", ", j.")
 
