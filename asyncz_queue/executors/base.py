@@ -9,6 +9,7 @@ reports every outcome through the callback the scheduler passed to `submit()`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 from abc import ABC, abstractmethod
@@ -152,9 +153,11 @@ class BaseExecutor(ABC):
             if count >= job.max_instances:
                 raise MaximumInstancesError(task_id, job.max_instances)
             self._instances[task_id] = count + 1
-        self._running[job.id] = asyncio.get_running_loop().create_task(
+        task = asyncio.get_running_loop().create_task(
             self._attempt(job, on_done), name=f"asyncz_queue job {job.id}"
         )
+        self._running[job.id] = task
+        task.add_done_callback(functools.partial(self._settle_unstarted, job, on_done))
 
     def stop_job(self, job_id: str, reason: type[Exception] = JobCancelledError) -> bool:
         """Ask a running job to stop; returns False when it does not run here.
@@ -198,15 +201,33 @@ class BaseExecutor(ABC):
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: record, keep serving
             error = JobError.from_exception(exc)
         finally:
-            self._running.pop(job.id, None)
-            self._stopping.pop(job.id, None)
-            task_id = job.task_id
-            if task_id is not None and job.max_instances is not None:
-                count = self._instances.get(task_id, 1) - 1
-                if count:
-                    self._instances[task_id] = count
-                else:
-                    self._instances.pop(task_id, None)
+            self._forget(job)
+        self._report(job, on_done, result, error)
+
+    def _settle_unstarted(self, job: Job, on_done: OnDone, task: asyncio.Task[None]) -> None:
+        # A task cancelled before its first step never runs `_attempt` (not even its
+        # `finally`): settle its bookkeeping and report the stop here.
+        if self._running.get(job.id) is not task:
+            return
+        reason = self._stopping.get(job.id)
+        self._forget(job)
+        if reason is not None:
+            error = JobError.from_exception(reason(_stop_message(reason, self.name)))
+            self._report(job, on_done, None, error)
+
+    def _forget(self, job: Job) -> None:
+        self._running.pop(job.id, None)
+        self._stopping.pop(job.id, None)
+        task_id = job.task_id
+        if task_id is not None and job.max_instances is not None:
+            count = self._instances.get(task_id, 1) - 1
+            if count:
+                self._instances[task_id] = count
+            else:
+                self._instances.pop(task_id, None)
+
+    @staticmethod
+    def _report(job: Job, on_done: OnDone, result: Any, error: JobError | None) -> None:
         try:
             on_done(job, result, error)
         except Exception:  # the scheduler's bookkeeping must never kill the executor

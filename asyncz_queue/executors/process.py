@@ -185,7 +185,7 @@ class _Child:
                 how += " (a crash in native code)"
             elif -code == signal.SIGKILL:
                 how += " (from outside, often the kernel's out-of-memory killer)"
-        return f"the worker process (pid {self.pid}) running the job {how}; it was replaced"
+        return f"the worker process (pid {self.pid}) running the job {how}; it will be replaced"
 
     def kill(self) -> None:
         """Kill the process at once (SIGKILL) unless it has already ended."""

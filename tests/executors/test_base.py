@@ -1,0 +1,50 @@
+"""What `BaseExecutor` promises every executor, checked on the built-in ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from asyncz_queue.executors import AsyncIOExecutor, BaseExecutor, DebugExecutor
+from asyncz_queue.executors.pool import ThreadPoolExecutor
+from asyncz_queue.executors.process import ProcessPoolExecutor
+from asyncz_queue.jobs import Job
+from tests.executors import jobfuncs
+from tests.executors.support import Outcomes, run
+
+pytestmark = pytest.mark.anyio
+
+EXECUTORS = {
+    "asyncio": AsyncIOExecutor,
+    "debug": DebugExecutor,
+    "threadpool": ThreadPoolExecutor,
+    "processpool": ProcessPoolExecutor,
+}
+
+
+@pytest.fixture(params=sorted(EXECUTORS))
+async def executor(request: pytest.FixtureRequest) -> BaseExecutor:
+    instance = EXECUTORS[request.param](max_workers=2)
+    instance.name = request.param
+    yield instance
+    await instance.shutdown(wait=False)
+
+
+async def test_coroutine_functions_are_awaited_and_see_their_job(executor: BaseExecutor) -> None:
+    job = Job.from_func(jobfuncs.async_whoami)
+    seen = await run(executor, job)
+    assert seen["job_id"] == job.id
+    assert await run(executor, Job.from_func(jobfuncs.async_add, args=(20, 22))) == 42
+
+
+async def test_stop_right_after_submit_reports_the_stop_and_frees_the_slot(
+    executor: BaseExecutor,
+) -> None:
+    outcomes = Outcomes()
+    job = Job.from_func(jobfuncs.sleep, args=(60,)).evolve(task_id="t", max_instances=1)
+    executor.submit(job, outcomes)
+    assert executor.stop_job(job.id)  # before its asyncio task took its first step
+    error = await outcomes.error(job)
+    assert error.type_name.endswith("JobCancelledError")
+    assert executor.running_jobs == []
+    assert executor.instances("t") == 0
+    assert executor.free_slots == 2
