@@ -128,3 +128,8 @@ def open_descriptors() -> list[str]:
         except OSError:  # the descriptor listdir itself used, closed by now
             continue
     return found
+
+
+def pair(first: str, second: str) -> list[str]:
+    """Return `[first, second]` (shows the order arguments arrived in)."""
+    return [first, second]

@@ -187,8 +187,3 @@ async def test_children_do_not_inherit_the_parents_open_connections() -> None:
             await executor.shutdown()
     assert any(target.startswith("socket:[") for target in descriptors)  # its own connection
     assert inodes.isdisjoint(descriptors)
-
-
-def test_fork_is_refused_as_a_start_method() -> None:
-    with pytest.raises(ValueError, match=r"'start_method'.*'fork' is refused"):
-        ProcessPoolExecutor(start_method="fork")
