@@ -96,6 +96,10 @@ class BaseExecutor(ABC):
         self._running: dict[str, asyncio.Task[None]] = {}
         self._instances: dict[str, int] = {}
         self._stopping: dict[str, type[Exception]] = {}
+        #: Called (no arguments) when slots free up other than by a reported outcome, such as
+        #: a thread abandoned after a timeout finally returning; the scheduler sets it to wake
+        #: its work loop, which otherwise waits for the next outcome.
+        self.on_capacity: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} max_workers={self.max_workers}>"
@@ -126,6 +130,14 @@ class BaseExecutor(ABC):
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     # ---- provided ----------------------------------------------------------------------
+
+    def capacity_freed(self) -> None:
+        """Tell the scheduler (through `on_capacity`) that `free_slots` grew on its own."""
+        if self.on_capacity is not None:
+            try:
+                self.on_capacity()
+            except Exception:
+                logger.exception("the on_capacity callback of executor %r failed", self.name)
 
     @property
     def free_slots(self) -> int:

@@ -190,3 +190,4 @@ class ThreadPoolExecutor(BaseExecutor):
 
     def _release(self) -> None:
         self._abandoned -= 1
+        self.capacity_freed()

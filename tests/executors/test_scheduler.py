@@ -115,3 +115,20 @@ async def test_job_events_name_the_pool_that_ran_the_job() -> None:
         assert await ref.result(timeout=15) == 2
         await until(lambda: events)
     assert events[0].executor == "cpu" and events[0].job_id == ref.job_id
+
+
+@pytest.mark.xfail(
+    reason="the scheduler does not set BaseExecutor.on_capacity to wake its work loop yet",
+    strict=True,
+)
+async def test_a_thread_freed_after_a_timeout_runs_the_waiting_job(tmp_path: Path) -> None:
+    executors = {"default": {"type": "threadpool", "max_workers": 1}}
+    async with AsyncIOScheduler(executors=executors) as s:
+        marker = str(tmp_path / "outcome")
+        slow = Job.from_func(jobfuncs.wait_for_stop, args=[10, marker], timeout=0.3)
+        timed_out = await s.push(slow)
+        waiting = await s.push(Job.from_func(jobfuncs.add, args=[1, 2]))
+        assert (await timed_out.wait(timeout=15)).error_type == "TimeoutError"
+        # The only thread returns right after its stop flag is set; the job behind it must
+        # not wait for some unrelated event to be picked up.
+        assert await waiting.result(timeout=5) == 3

@@ -60,6 +60,8 @@ async def test_an_error_keeps_its_type_message_and_traceback(pool: ThreadPoolExe
 async def test_timeout_fails_the_attempt_and_says_the_thread_keeps_running(
     pool: ThreadPoolExecutor, tmp_path: Path
 ) -> None:
+    freed: list[bool] = []
+    pool.on_capacity = lambda: freed.append(True)
     marker = str(tmp_path / "outcome")
     job = Job.from_func(jobfuncs.wait_for_stop, args=(10, marker), timeout=0.3)
     error = await fail(pool, job)
@@ -69,8 +71,9 @@ async def test_timeout_fails_the_attempt_and_says_the_thread_keeps_running(
     # The thread is still busy with the job, so it is not offered as a free slot ...
     assert pool.abandoned_threads == 1
     assert pool.free_slots == 1
-    # ... until the job reads its stop flag and returns.
+    # ... until the job reads its stop flag and returns, which the scheduler is told of.
     await until(lambda: Path(marker).exists() and pool.abandoned_threads == 0)
+    await until(lambda: freed)
     assert Path(marker).read_text() == "stopped"
     assert pool.free_slots == 2
 
