@@ -137,3 +137,51 @@ async def test_a_task_leased_by_another_scheduler_counts_from_its_lease_end(
         # Not T0, which the survivor could not acquire until the lease runs out: no busy loop.
         assert await survivor.get_next_run_time() == at(LEASE)
         assert await survivor.acquire_tasks("alive", at(LEASE), 10, LEASE) != []
+
+
+async def test_undecodable_text_in_arguments_results_and_errors_is_stored(
+    postgres_store: PostgresStore,
+) -> None:
+    # What undecodable bytes become with errors="surrogateescape" (file names, sockets).
+    text = b"caf\xe9 \xff".decode("utf-8", errors="surrogateescape")
+    [pushed] = await postgres_store.add_jobs(
+        [Job.from_func(FN, args=(text,), kwargs={text: text}, scheduled_at=T0, max_attempts=2)]
+    )
+    assert (await postgres_store.get_job(pushed.id)).args == (text,)
+    [running] = (await postgres_store.acquire_jobs("w", {"default": 1}, T0, 30)).jobs
+    error = JobError.from_exception(ValueError(text))
+    [written] = await postgres_store.complete_jobs("w", [running.after_failure(error, at(1))])
+    stored = await postgres_store.get_job(pushed.id)
+    assert stored.errors == written.errors  # tracebacks are JSON text: kept exactly
+    assert stored.error is not None and stored.error.startswith("caf\\udce9")
+    [again] = (await postgres_store.acquire_jobs("w", {"default": 1}, at(60), 30)).jobs
+    [done] = await postgres_store.complete_jobs("w", [again.after_success([text], at(61))])
+    assert (await postgres_store.get_job(done.id)).result == [text]
+
+
+async def test_an_undecodable_row_fails_alone_and_never_blocks_the_others(
+    postgres_dsn: str,
+) -> None:
+    from asyncz_queue.tasks import Task
+    from asyncz_queue.triggers import IntervalTrigger
+
+    schema = unique_schema()
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema, serializer="pickle") as pickling,
+        open_postgres_store(postgres_dsn, schema=schema) as store,
+    ):
+        trigger = IntervalTrigger(seconds=10, start_at=T0)
+        await pickling.add_jobs([Job.from_func(FN, args=({1},), scheduled_at=T0, priority=-1)])
+        await pickling.add_task(
+            Task(id="bad", fn=FN, args=({1},), trigger=trigger, next_run_time=T0)
+        )
+        [good] = await store.add_jobs([Job.from_func(FN, scheduled_at=T0)])
+        await store.add_task(Task(id="good", fn=FN, trigger=trigger, next_run_time=T0))
+        acquired = await store.acquire_jobs("w", {"default": 5}, T0, 30)
+        assert [j.id for j in acquired.jobs] == [good.id]
+        failed = [j for j in await pickling.get_jobs() if j.id != good.id]
+        assert [(j.state, j.error_type) for j in failed] == [
+            (JobState.FAILED, "SerializationError")
+        ]
+        assert [t.id for t in await store.acquire_tasks("s", T0, 10, 30)] == ["good"]
+        assert (await pickling.get_task("bad")).paused

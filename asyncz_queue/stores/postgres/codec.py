@@ -37,7 +37,7 @@ class Codec:
 
     def __init__(self, serializer: Serializer) -> None:
         self.serializer = serializer
-        #: JSON values are stored as `json` (readable in SQL); others as bytes.
+        #: JSON values are stored as JSON text (readable in SQL); others as bytes.
         self.json = isinstance(serializer, JSONSerializer)
         # The stock JSON serializer's exact output, without its bytes round trip (hot path).
         self._plain_json = type(serializer) is JSONSerializer
@@ -51,10 +51,14 @@ class Codec:
             return data.decode(), None
         return None, data
 
-    def decode(self, text_value: Any, data: bytes | None, what: str) -> Any:
-        """The value of a `json` column (already parsed) or of its `bytea` twin."""
+    def decode(self, text: str | None, data: bytes | None, what: str) -> Any:
+        """The value of a JSON text column, or of its `bytea` twin (never for a JSON store)."""
         if data is None:
-            return text_value
+            if text is None:
+                return None
+            if self.json and not self._plain_json:
+                return self.serializer.loads(text.encode())
+            return json.loads(text)  # JSON text is JSON, whichever store wrote it
         if self.json:
             raise SerializationError(
                 f"{what} was stored by a store using another serializer (such as pickle); "
@@ -118,8 +122,8 @@ class Codec:
                 "lease_until": [j.lease_until for j in jobs],
                 "result": [r[0] for r in results],
                 "result_bytes": [r[1] for r in results],
-                "error_type": [j.error_type for j in jobs],
-                "error": [j.error for j in jobs],
+                "error_type": [_text(j.error_type) for j in jobs],
+                "error": [_text(j.error) for j in jobs],
                 "errors": [_json_list(j.errors) for j in jobs],
             },
             _JOB_KINDS,
@@ -144,8 +148,8 @@ class Codec:
                 "lease_until": [j.lease_until for j in jobs],
                 "result": [r[0] for r in results],
                 "result_bytes": [r[1] for r in results],
-                "error_type": [j.error_type for j in jobs],
-                "error": [j.error for j in jobs],
+                "error_type": [_text(j.error_type) for j in jobs],
+                "error": [_text(j.error) for j in jobs],
                 "errors": [_json_list(j.errors) for j in jobs],
             },
             _OUTCOME_KINDS,
@@ -162,18 +166,29 @@ class Codec:
         return f"job {job.id} ({job.fn}) cannot be stored"
 
     def decode_job(self, row: Sequence[Any]) -> Job:
-        """A `Job` from a row of `sql.JOB_COLUMNS` (trusted: built without validation)."""
+        """A `Job` from a row of `sql.JOB_COLUMNS` (trusted: built without validation).
+
+        Raises when its arguments or result cannot be loaded (see `stand_in`).
+        """
         job_id = row[0]
         args, kwargs = self.decode(row[3], row[4], f"the arguments of job {job_id}")
         result = self.decode(row[22], row[23], f"the result of job {job_id}")
+        return self._job(row, tuple(args), kwargs, result)
+
+    def stand_in(self, row: Sequence[Any]) -> Job:
+        """The job of a row whose arguments or result cannot be loaded, without them: enough
+        to record why it cannot run."""
+        return self._job(row, (), {}, None)
+
+    def _job(self, row: Sequence[Any], args: tuple[Any, ...], kwargs: Any, result: Any) -> Job:
         # model_copy(update=...) on a complete prototype: no validation (the row is ours)
         # and a fraction of model_construct's cost, on the hottest read path.
         return _PROTOTYPE.model_copy(
             update={
-                "id": job_id,
+                "id": row[0],
                 "task_id": row[1],
                 "fn": row[2],
-                "args": tuple(args),
+                "args": args,
                 "kwargs": kwargs,
                 "executor": row[5],
                 "priority": row[6],
@@ -221,8 +236,9 @@ class Codec:
     def decode_task(self, row: Sequence[Any]) -> Task:
         """A `Task` from a row of `sql_tasks.TASK_COLUMNS` (validated: rebuilds the trigger)."""
         args, kwargs = self.decode(row[3], row[4], f"the arguments of task {row[0]!r}")
+        spec = json.loads(row[2])
         return Task.model_validate(
-            {**row[2], "args": args, "kwargs": kwargs, "next_run_time": row[1]}
+            {**spec, "args": args, "kwargs": kwargs, "next_run_time": row[1]}
         )
 
 
@@ -251,13 +267,23 @@ def _not_json(value: Any) -> bool:
 
 
 def _json_value(value: Any, kind: str) -> str:
-    if kind == "json":
-        return str(value)  # already JSON text
     if kind == "timestamptz":
         return f'"{value.isoformat()}"'
     if kind == "bytea":
         return f'"\\\\x{value.hex()}"'
     return json.dumps(value)
+
+
+def _text(value: str | None) -> str | None:
+    """An exception's text, storable: lone surrogates (undecodable bytes) become escapes
+    instead of failing the whole write, since PostgreSQL text must be valid UTF-8."""
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "backslashreplace").decode()
+    return value
 
 
 def _text_list(text: str) -> tuple[str, ...]:

@@ -14,7 +14,11 @@ import psycopg
 from psycopg import AsyncConnection, conninfo, errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from asyncz_queue.exceptions import ConfigurationError, StoreUnavailableError
+from asyncz_queue.exceptions import (
+    ConfigurationError,
+    SerializationError,
+    StoreUnavailableError,
+)
 from asyncz_queue.stores.postgres.dsn import mask_dsn, scrub
 
 T = TypeVar("T")
@@ -90,6 +94,15 @@ class Database:
             except errors.TransactionRollback:
                 if attempt == 2:
                     raise
+            except (errors.CharacterNotInRepertoire, errors.UntranslatableCharacter) as exc:
+                raise SerializationError(
+                    "a value cannot be stored: PostgreSQL text refuses the NUL character "
+                    f"(\\x00) and invalid characters ({exc})"
+                ) from None
+            except UnicodeEncodeError as exc:
+                raise SerializationError(
+                    f"a value cannot be stored: it is not valid UTF-8 text ({exc})"
+                ) from None
             except psycopg.OperationalError as exc:
                 if not retry or attempt > 0:
                     raise self._unavailable("lost the connection to PostgreSQL", exc) from exc

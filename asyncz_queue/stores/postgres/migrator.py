@@ -14,6 +14,7 @@ from importlib import resources
 from psycopg import AsyncConnection, sql
 
 from asyncz_queue.exceptions import SchemaVersionError
+from asyncz_queue.stores.postgres.statements import placeholder_safe
 
 _CREATE_VERSION_TABLE = """
     CREATE TABLE IF NOT EXISTS {schema}.schema_version (
@@ -90,7 +91,7 @@ async def migrate(conn: AsyncConnection, schema: str) -> list[int]:
             await conn.execute(migration.sql.encode())
             await conn.execute(
                 sql.SQL("INSERT INTO {}.schema_version (version, name) VALUES (%s, %s)").format(
-                    ident
+                    sql.SQL(placeholder_safe(schema))
                 ),
                 [migration.version, migration.name],
             )

@@ -8,26 +8,25 @@ Parameters are always bound (`%(name)s`); `{schema}` becomes the quoted schema n
 from __future__ import annotations
 
 #: Columns of `jobs` in the order `codec.decode_job` reads them (`seq` last).
-#: `retry_on` and `errors` come as text: nearly always "[]", which needs no JSON parsing.
 JOB_COLUMNS = (
     "id, task_id, fn, arguments, arguments_bytes, executor, priority, state, attempts, "
-    "max_attempts, max_instances, retry_on::text, retry_backoff, retry_backoff_max, timeout, "
+    "max_attempts, max_instances, retry_on, retry_backoff, retry_backoff_max, timeout, "
     "unique_key, scheduled_at, created_at, started_at, completed_at, worker_id, lease_until, "
-    "result, result_bytes, error_type, error, errors::text, seq"
+    "result, result_bytes, error_type, error, errors, seq"
 )
 _J = "j." + JOB_COLUMNS.replace(", ", ", j.")
 
 #: What add_jobs / release_tasks insert into `jobs`, with types (`codec.job_columns` order).
 JOB_INPUT = (
-    ("id", "text"), ("task_id", "text"), ("fn", "text"), ("arguments", "json"),
+    ("id", "text"), ("task_id", "text"), ("fn", "text"), ("arguments", "text"),
     ("arguments_bytes", "bytea"), ("executor", "text"), ("priority", "int"), ("state", "text"),
     ("attempts", "int"), ("max_attempts", "int"), ("max_instances", "int"),
-    ("retry_on", "json"), ("retry_backoff", "float8"), ("retry_backoff_max", "float8"),
+    ("retry_on", "text"), ("retry_backoff", "float8"), ("retry_backoff_max", "float8"),
     ("timeout", "float8"), ("unique_key", "text"), ("scheduled_at", "timestamptz"),
     ("created_at", "timestamptz"), ("started_at", "timestamptz"),
     ("completed_at", "timestamptz"), ("worker_id", "text"), ("lease_until", "timestamptz"),
-    ("result", "json"), ("result_bytes", "bytea"), ("error_type", "text"), ("error", "text"),
-    ("errors", "json"),
+    ("result", "text"), ("result_bytes", "bytea"), ("error_type", "text"), ("error", "text"),
+    ("errors", "text"),
 )  # fmt: skip
 
 #: What complete_jobs writes (`codec.outcome_columns` order); `fence_worker` is the fence.
@@ -35,8 +34,8 @@ OUTCOME_INPUT = (
     ("id", "text"), ("fence_worker", "text"), ("attempts", "int"), ("state", "text"),
     ("scheduled_at", "timestamptz"), ("started_at", "timestamptz"),
     ("completed_at", "timestamptz"), ("worker_id", "text"), ("lease_until", "timestamptz"),
-    ("result", "json"), ("result_bytes", "bytea"), ("error_type", "text"), ("error", "text"),
-    ("errors", "json"),
+    ("result", "text"), ("result_bytes", "bytea"), ("error_type", "text"), ("error", "text"),
+    ("errors", "text"),
 )  # fmt: skip
 
 

@@ -135,3 +135,9 @@ GET_PROCESSES = (
 
 NOTIFY_MANY = "SELECT pg_notify(%(channel)s, p) FROM unnest(%(payloads)b::text[]) AS p"
 """Send several notifications (events, cancel requests) in one round trip."""
+
+PAUSE_TASKS = """
+    UPDATE {schema}.tasks SET next_run_time = NULL, lease_owner = NULL, lease_until = NULL
+    WHERE id = ANY(%(ids)s)
+"""
+"""Pause tasks that cannot be loaded, so they stop coming back in every fire."""

@@ -39,6 +39,7 @@ class Statements:
     EXPIRED_JOBS: bytes
     CANCEL_JOB: bytes
     PRUNE_JOBS: bytes
+    PAUSE_TASKS: bytes
     HEARTBEAT: bytes
     GET_PROCESSES: bytes
     NOTIFY_MANY: bytes
@@ -46,13 +47,19 @@ class Statements:
     @classmethod
     def for_schema(cls, schema: str) -> Statements:
         """Render every statement with `schema` quoted as an identifier."""
-        ident = sql.Identifier(schema)
+        quoted = placeholder_safe(schema)
         source = {**vars(job_sql), **vars(task_sql)}
         rendered = {
-            f.name: sql.SQL(_compact(source[f.name])).format(schema=ident).as_bytes(None)
+            f.name: _compact(source[f.name]).replace("{schema}", quoted).encode()
             for f in fields(cls)
         }
         return cls(**rendered)
+
+
+def placeholder_safe(schema: str) -> str:
+    """`schema` quoted as an identifier, with `%` doubled: psycopg scans statements that
+    have parameters for `%s`-style placeholders, and a schema name may hold a `%`."""
+    return sql.Identifier(schema).as_string(None).replace("%", "%%")
 
 
 def _compact(statement: str) -> str:

@@ -273,10 +273,36 @@ class PostgresStore(TaskMethods, BaseStore):
         order = {alias: i for i, alias in enumerate(aliases)}
         rows.sort(key=lambda row: (order[row[5]], row[6], row[16], row[27]))
         acquired = Acquired()
+        broken: list[Job] = []
         for row in rows:
-            job = self._codec.decode_job(row)
-            (acquired.jobs if job.state is JobState.RUNNING else acquired.skipped).append(job)
+            job = self._load(row, now, broken)
+            if job is not None:
+                (acquired.jobs if job.state is JobState.RUNNING else acquired.skipped).append(job)
+        if broken:  # they never reach the worker: fail them now, under its lease
+            await self._write_outcomes(None, broken, [worker_id] * len(broken))
         return acquired
+
+    def _load(self, row: Row, now: datetime, broken: list[Job]) -> Job | None:
+        """The job of a claimed row; None for one that cannot be loaded (its failed outcome
+        goes to `broken` when it was claimed to run), so that it never blocks the others."""
+        try:
+            return self._codec.decode_job(row)
+        except Exception as exc:
+            job = self._codec.stand_in(row)
+            logger.error("job %s (%s) cannot be loaded and fails: %s", job.id, job.fn, exc)
+            if job.state is JobState.RUNNING:
+                message = f"the job cannot be loaded: {exc}"
+                broken.append(
+                    job.evolve(
+                        state=JobState.FAILED,
+                        completed_at=now,
+                        lease_until=None,
+                        error_type="SerializationError",
+                        error=message,
+                        errors=(*job.errors, f"SerializationError: {message}"),
+                    )
+                )
+            return None
 
     async def complete_jobs(self, worker_id: str, jobs: Sequence[Job]) -> list[Job]:
         if not jobs:
@@ -324,15 +350,20 @@ class PostgresStore(TaskMethods, BaseStore):
             rows = await (await conn.execute(self._sql.EXPIRED_JOBS, params)).fetchall()
             if not rows:
                 return [], False
-            lost = [self._codec.decode_job(row) for row in rows]
             after: list[Job] = []
-            for job in lost:
+            for row in rows:
+                job = self._load(row, now, after)
+                if job is None:
+                    continue
                 error = JobError.lost(f"the lease of worker {job.worker_id} ran out")
                 changed = job.after_failure(error, now)
                 if changed.state is not JobState.FAILED:
                     changed = changed.evolve(scheduled_at=now)
                 after.append(changed)
-            written = await self._write_outcomes(conn, after, [job.worker_id for job in lost])
+            # Fenced on the lost worker: after_failure clears worker_id of a retry.
+            lost = {row[0]: row[20] for row in rows}
+            fences = [lost[job.id] for job in after]
+            written = await self._write_outcomes(conn, after, fences)
         return written, len(rows) == RESCUE_BATCH
 
     async def cancel_job(self, job_id: str, now: datetime) -> Job:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from asyncz_queue.stores.postgres.codec import Codec
     from asyncz_queue.stores.postgres.database import Database
     from asyncz_queue.stores.postgres.statements import Statements
+
+logger = logging.getLogger("asyncz_queue.stores.postgres")
 
 #: A scheduler without a heartbeat for this long disappears from `get_processes()`.
 FORGET_PROCESSES_AFTER = timedelta(days=1)
@@ -54,7 +57,10 @@ class TaskMethods:
     async def get_processes(self) -> list[dict[str, Any]]:
         """The last heartbeat of every scheduler using this schema, newest first."""
         rows = await self._db.fetch(self._sql.GET_PROCESSES, {})
-        return [{**info, "identity": identity, "last_seen": seen} for identity, info, seen in rows]
+        return [
+            {**json.loads(info), "identity": identity, "last_seen": seen}
+            for identity, info, seen in rows
+        ]
 
     # ---- tasks -----------------------------------------------------------------------
 
@@ -102,10 +108,16 @@ class TaskMethods:
             "limit": limit,
             "lease_until": now + timedelta(seconds=lease_seconds),
         }
-        tasks = [
-            self._codec.decode_task(row)
-            for row in await self._db.fetch(self._sql.ACQUIRE_TASKS, params)
-        ]
+        tasks: list[Task] = []
+        broken: list[str] = []
+        for row in await self._db.fetch(self._sql.ACQUIRE_TASKS, params):
+            try:
+                tasks.append(self._codec.decode_task(row))
+            except Exception as exc:  # one bad row must not stop the other tasks firing
+                logger.error("task %r cannot be loaded and is paused: %s", row[0], exc)
+                broken.append(row[0])
+        if broken:
+            await self._db.fetch(self._sql.PAUSE_TASKS, {"ids": broken})
         tasks.sort(key=lambda t: (t.next_run_time, t.id))
         return tasks
 

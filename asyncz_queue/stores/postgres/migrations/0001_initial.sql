@@ -3,6 +3,9 @@
 -- The migration runner executes this file in one transaction, under an advisory lock, with
 -- search_path set to the store's schema, so the names below are created in that schema.
 -- Keys are COLLATE "C": byte order equals Python's str order, and comparisons are cheap.
+-- JSON documents are kept as text, exactly as the serializer wrote them: Python's JSON may
+-- hold escapes that PostgreSQL's json type refuses (lone surrogates), and the store never
+-- queries inside them. Cast to json to look inside from SQL.
 
 CREATE TABLE tasks (
     id              text COLLATE "C" PRIMARY KEY,
@@ -12,9 +15,9 @@ CREATE TABLE tasks (
     lease_owner     text,
     lease_until     timestamptz,
     -- The task as JSON, without args, kwargs and next_run_time.
-    spec            json NOT NULL,
-    -- [args, kwargs]: JSON for a JSON store, bytes for any other serializer (pickle).
-    arguments       json,
+    spec            text NOT NULL,
+    -- [args, kwargs]: JSON text for a JSON store, bytes for any other serializer (pickle).
+    arguments       text,
     arguments_bytes bytea
 );
 
@@ -27,7 +30,7 @@ CREATE TABLE jobs (
     seq               bigserial NOT NULL,
     task_id           text COLLATE "C",
     fn                text NOT NULL,
-    arguments         json,
+    arguments         text,
     arguments_bytes   bytea,
     executor          text COLLATE "C" NOT NULL,
     priority          integer NOT NULL,
@@ -37,7 +40,7 @@ CREATE TABLE jobs (
     attempts          integer NOT NULL,
     max_attempts      integer NOT NULL,
     max_instances     integer,
-    retry_on          json NOT NULL,
+    retry_on          text NOT NULL,
     retry_backoff     double precision NOT NULL,
     retry_backoff_max double precision NOT NULL,
     timeout           double precision,
@@ -49,12 +52,12 @@ CREATE TABLE jobs (
     -- The worker holding the current attempt and until when (NULL unless running).
     worker_id         text,
     lease_until       timestamptz,
-    result            json,
+    result            text,
     result_bytes      bytea,
     error_type        text,
     error             text,
     -- Every failed attempt's traceback, oldest first.
-    errors            json NOT NULL
+    errors            text NOT NULL
 ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
 
 -- One job per fire: a re-fire after a crash inserts nothing (release_tasks: ON CONFLICT).

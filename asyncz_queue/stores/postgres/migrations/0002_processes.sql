@@ -3,6 +3,6 @@
 CREATE TABLE processes (
     identity  text COLLATE "C" PRIMARY KEY,
     -- Role, executors and their load, as the scheduler reported them.
-    info      json NOT NULL,
+    info      text NOT NULL,
     last_seen timestamptz NOT NULL
 );
