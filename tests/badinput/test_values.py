@@ -148,17 +148,9 @@ async def test_sql_shaped_unique_key_and_job_id_are_stored_and_read_back_verbati
 
 
 async def test_nul_character_in_an_id_is_round_tripped_or_refused_clearly(
-    store: BaseStore, request: pytest.FixtureRequest
+    store: BaseStore,
 ) -> None:
     # PostgreSQL text cannot hold NUL; whatever a store does, it must not be a raw driver error.
-    if request.node.callspec.params.get("store_kind") == "postgres":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="stores/postgres: a NUL in a text column (id, task id, unique key, fn) "
-                "escapes as psycopg.errors.CharacterNotInRepertoire, not a ValueError",
-            )
-        )
     try:
         [stored] = await store.add_jobs([job().evolve(id="nul\x00id")])
     except ValueError as exc:
