@@ -52,6 +52,8 @@ class JSONSerializer(Serializer):
             return json.dumps(value, separators=(",", ":"), default=_refuse).encode()
         except (TypeError, ValueError) as exc:
             raise SerializationError(f"{exc} (use JSON types, or serializer='pickle')") from None
+        except RecursionError:
+            raise SerializationError("the value is nested too deeply to store as JSON") from None
 
     def loads(self, data: bytes) -> Any:
         return json.loads(data)

@@ -68,7 +68,8 @@ def resolve_timezone(timezone: str | tzinfo | None) -> tzinfo:
         return timezone
     try:
         return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a directory of zones ("America") or a name too long for a file.
         raise ConfigurationError(f"unknown timezone {timezone!r}") from None
 
 

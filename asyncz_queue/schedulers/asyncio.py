@@ -124,6 +124,8 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 for executor in self.executors.values():
                     await executor.start()
                 self._worker = Worker(self)
+                for executor in self.executors.values():
+                    executor.on_capacity = self._worker.wakeup.set
                 stack.push_async_callback(self._stop_worker)
             self._running = True
             stack.callback(setattr, self, "_running", False)
@@ -260,6 +262,8 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         instance = _config.build_executor(name, executor)
         if self._running and self.works:
             await instance.start()
+        if self._worker is not None:
+            instance.on_capacity = self._worker.wakeup.set
         self.executors[name] = instance
         self.emit(
             SchedulerEvent(

@@ -34,10 +34,12 @@ def _parse_offset(value: str) -> tzinfo | None:
     """Parse a fixed offset written as `+HH:MM` / `-HH:MM` (how fixed offsets are serialised)."""
     if len(value) != 6 or value[0] not in "+-" or value[3] != ":":
         return None
-    try:
-        hours, minutes = int(value[1:3]), int(value[4:6])
-    except ValueError:
+    digits = value[1:3] + value[4:6]
+    if not (digits.isascii() and digits.isdigit()):
         return None
+    hours, minutes = int(value[1:3]), int(value[4:6])
+    if hours > 23 or minutes > 59:
+        return None  # reported by the caller as an unknown time zone
     delta = timedelta(hours=hours, minutes=minutes)
     return timezone(-delta if value[0] == "-" else delta)
 

@@ -70,11 +70,6 @@ async def test_ten_megabyte_result_is_stored_and_its_event_is_bounded(
         assert scheduler.running
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serializers.py JSONSerializer.dumps catches TypeError/ValueError only: the "
-    "RecursionError of json.dumps on deep nesting escapes instead of SerializationError",
-)
 async def test_deeply_nested_argument_is_refused_with_serialization_error(
     store: BaseStore,
 ) -> None:

@@ -117,10 +117,6 @@ async def test_job_events_name_the_pool_that_ran_the_job() -> None:
     assert events[0].executor == "cpu" and events[0].job_id == ref.job_id
 
 
-@pytest.mark.xfail(
-    reason="the scheduler does not set BaseExecutor.on_capacity to wake its work loop yet",
-    strict=True,
-)
 async def test_a_thread_freed_after_a_timeout_runs_the_waiting_job(tmp_path: Path) -> None:
     executors = {"default": {"type": "threadpool", "max_workers": 1}}
     async with AsyncIOScheduler(executors=executors) as s:

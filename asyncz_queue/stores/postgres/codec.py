@@ -74,7 +74,7 @@ class Codec:
                 return _NO_ARGUMENTS, None
             try:
                 return _json_encode((job.args, job.kwargs)), None
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 raise SerializationError(self._explain(job)) from None
         try:
             return self.encode((job.args, job.kwargs))
