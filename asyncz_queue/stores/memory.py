@@ -137,6 +137,10 @@ class MemoryStore(BaseStore):
         inserted: list[Job] = []
         for result in results:
             task_id = result.task.id
+            held = self._task_leases.get(task_id)
+            if held is None or held[0] != scheduler_id:
+                continue  # fenced: the lease ran out and another scheduler took the task
+            del self._task_leases[task_id]
             for job in result.jobs:
                 key = (task_id, job.scheduled_at)
                 if key in self._fires:
@@ -144,9 +148,6 @@ class MemoryStore(BaseStore):
                 self._fires[key] = job.id
                 self._insert_job(job)
                 inserted.append(job)
-            held = self._task_leases.get(task_id)
-            if held is not None and held[0] == scheduler_id:
-                del self._task_leases[task_id]
             task = self._tasks.get(task_id)
             if task is None:
                 continue

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from asyncz_queue.exceptions import ConflictIdError, SerializationError, TaskLookupError
-from asyncz_queue.jobs import JobState
+from asyncz_queue.jobs import JobError, JobState
 from asyncz_queue.stores.base import BaseStore, FireResult
 from asyncz_queue.triggers import CronTrigger
 from tests.stores.contract import (
@@ -167,6 +167,24 @@ async def test_a_fire_time_inserts_one_job_even_when_fired_twice(store: BaseStor
     two = await store.release_tasks("s1", [FireResult(first, [first.job_for(T0, T0)], at(10))])
     assert len(one) == 1 and two == []
     assert len(await store.get_jobs(task_id="t")) == 1
+
+
+async def test_a_stale_release_after_a_lost_lease_changes_nothing(store: BaseStore) -> None:
+    await store.add_task(task())
+    [stale] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    # s1 stalls past its lease; s2 fires T0, the job fails and its retry moves scheduled_at.
+    [fresh] = await store.acquire_tasks("s2", at(LEASE + 1), 10, LEASE)
+    await store.release_tasks("s2", [FireResult(fresh, [fresh.job_for(T0, T0)], at(20))])
+    [job] = (await store.acquire_jobs("w", {"default": 10}, at(LEASE + 1), LEASE)).jobs
+    retry = job.evolve(max_attempts=2).after_failure(
+        JobError.from_exception(RuntimeError("x")), at(LEASE + 1)
+    )
+    await store.complete_jobs("w", [retry])
+    # s1 wakes up and releases its fire of T0: fenced, so no second job and no step back.
+    late = await store.release_tasks("s1", [FireResult(stale, [stale.job_for(T0, T0)], at(10))])
+    assert late == []
+    assert len(await store.get_jobs(task_id="t")) == 1
+    assert (await store.get_task("t")).next_run_time == at(20)
 
 
 async def test_a_fire_without_jobs_still_advances_the_task(store: BaseStore) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from asyncz_queue.stores.postgres.sql import (
     ENSURE_COUNTERS,
-    INSERT_JOBS,
     JOB_INPUT,
     WAKE_IF_INSERTED,
+    batch,
     constants,
 )
 
@@ -17,24 +17,40 @@ _T = "t." + TASK_COLUMNS.replace(", ", ", t.")
 RELEASE_TASKS = (
     "WITH "
     + constants(JOB_INPUT)
-    + ", inserted AS ("
-    + INSERT_JOBS
-    + "), counters AS ("
+    + """,
+    -- Fenced: only the tasks whose lease this scheduler still holds are released. A scheduler
+    -- that stalled past its lease (another one fired the task meanwhile) changes nothing, so
+    -- it can neither fire a run time twice nor move next_run_time backwards. FOR UPDATE
+    -- keeps the lease from changing hands until this statement commits.
+    owned AS (
+        SELECT id FROM {schema}.tasks
+        WHERE id = ANY(%(task_ids)b::text[]) AND lease_owner = %(owner)s
+        FOR UPDATE
+    ),
+    inserted AS (
+        INSERT INTO {schema}.jobs ("""
+    + ", ".join(name for name, _ in JOB_INPUT)
+    + ") SELECT * FROM ("
+    + batch(JOB_INPUT, "u")
+    + ") AS b("
+    + ", ".join(name for name, _ in JOB_INPUT)
+    + """) WHERE b.task_id IN (SELECT id FROM owned)
+        ON CONFLICT DO NOTHING RETURNING id, task_id, max_instances
+    ), counters AS ("""
     + ENSURE_COUNTERS
     + "), "
     + """
     fired AS (
-        SELECT * FROM unnest(%(task_ids)b::text[], %(next_run_times)b::timestamptz[])
+        SELECT f.* FROM unnest(%(task_ids)b::text[], %(next_run_times)b::timestamptz[])
             AS f(id, next_run_time)
+        WHERE f.id IN (SELECT id FROM owned)
     ),
-    -- Advance the fired tasks and drop this scheduler's lease. Runs in the same statement
-    -- (one transaction) as the job inserts above: a crash leaves either both or neither, and
-    -- a re-fire of the same run time hits the jobs_fire unique index instead of a duplicate.
+    -- Advance the fired tasks and drop the lease. Runs in the same statement (one
+    -- transaction) as the job inserts above: a crash leaves either both or neither, and a
+    -- re-fire of the same run time hits the jobs_fire unique index instead of a duplicate.
     advanced AS (
         UPDATE {schema}.tasks t SET
-            next_run_time = f.next_run_time,
-            lease_owner = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_owner END,
-            lease_until = CASE WHEN t.lease_owner = %(owner)s THEN NULL ELSE t.lease_until END
+            next_run_time = f.next_run_time, lease_owner = NULL, lease_until = NULL
         FROM fired f WHERE t.id = f.id AND f.next_run_time IS NOT NULL
     ),
     finished AS (
