@@ -352,9 +352,14 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if wakeup is None:
             await asyncio.sleep(delay if delay is not None else 3600)
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await wakeup.wait()
+        # Not `asyncio.timeout` + suppress(TimeoutError): on 3.11 a cancel that lands as the
+        # timeout expires comes out as TimeoutError, and suppressing it loses the cancel
+        # (shutdown then waits for the loop for ever). `asyncio.wait` never eats a cancel.
+        waiter = asyncio.ensure_future(wakeup.wait())
+        try:
+            await asyncio.wait([waiter], timeout=delay)
+        finally:
+            waiter.cancel()
 
     async def run_loop(
         self,
@@ -405,6 +410,9 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # Cancel until it ends: library code below a loop may swallow one cancellation.
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=1.0)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("a scheduler loop ended with an error", exc_info=task.exception())
