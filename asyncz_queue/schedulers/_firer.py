@@ -6,8 +6,9 @@ import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from asyncz_queue.events import JobEvent, TaskEvent, constants
+from asyncz_queue.events import TaskEvent, constants
 from asyncz_queue.jobs import utcnow
+from asyncz_queue.schedulers._events import job_event
 from asyncz_queue.stores import BaseStore, FireResult
 from asyncz_queue.tasks import plan_fire
 
@@ -87,14 +88,7 @@ class Firer:
         if scheduler.broker.wants(constants.TASK_SUBMITTED) or store.broadcasts:
             for job in inserted:
                 scheduler.emit(
-                    JobEvent(
-                        code=constants.TASK_SUBMITTED,
-                        scheduler_identity=scheduler.identity,
-                        job_id=job.id,
-                        task_id=job.task_id,
-                        executor=job.executor,
-                        scheduled_at=job.scheduled_at,
-                    ),
+                    job_event(constants.TASK_SUBMITTED, job, scheduler.identity),
                     store_name,
                 )
         if scheduler.broker.wants(constants.TASK_REMOVED) or store.broadcasts:

@@ -7,8 +7,9 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from asyncz_queue.events import JobEvent, constants
+from asyncz_queue.events import constants
 from asyncz_queue.jobs import Job, JobState, Reference, utcnow
+from asyncz_queue.schedulers._events import job_event
 
 if TYPE_CHECKING:
     from asyncz_queue.events import SchedulerEvent
@@ -69,14 +70,7 @@ class JobAPI:
         if self.broker.wants(constants.JOB_PUSHED) or target.broadcasts:
             for job in stored:
                 self.emit(
-                    JobEvent(
-                        code=constants.JOB_PUSHED,
-                        scheduler_identity=self.identity,
-                        job_id=job.id,
-                        task_id=job.task_id,
-                        executor=job.executor,
-                        scheduled_at=job.scheduled_at,
-                    ),
+                    job_event(constants.JOB_PUSHED, job, self.identity),
                     store,
                 )
         return [Reference(job.id, self) for job in stored]
@@ -113,15 +107,7 @@ class JobAPI:
                 continue
             if job.state is JobState.CANCELLED:
                 self.emit(
-                    JobEvent(
-                        code=constants.JOB_CANCELLED,
-                        scheduler_identity=self.identity,
-                        job_id=job.id,
-                        task_id=job.task_id,
-                        executor=job.executor,
-                        scheduled_at=job.scheduled_at,
-                        attempt=job.attempts,
-                    ),
+                    job_event(constants.JOB_CANCELLED, job, self.identity),
                     name,
                 )
                 self.job_finished(job)

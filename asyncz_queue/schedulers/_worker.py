@@ -17,6 +17,7 @@ from asyncz_queue.exceptions import (
     SerializationError,
 )
 from asyncz_queue.jobs import Job, JobError, JobState, utcnow
+from asyncz_queue.schedulers._events import job_event
 from asyncz_queue.stores import BaseStore
 
 if TYPE_CHECKING:
@@ -200,21 +201,7 @@ class Worker:
             scheduler.job_finished(job)
 
     def _event(self, code: int, job: Job) -> JobEvent:
-        failed = job.state in (JobState.FAILED, JobState.RETRYING) or (
-            job.state is JobState.CANCELLED and job.error is not None
-        )
-        return JobEvent(
-            code=code,
-            scheduler_identity=self.scheduler.identity,
-            job_id=job.id,
-            task_id=job.task_id,
-            executor=job.executor,
-            scheduled_at=job.scheduled_at,
-            attempt=job.attempts,
-            return_value=job.result if job.state is JobState.SUCCEEDED else None,
-            exception=f"{job.error_type}: {job.error}" if failed else None,
-            traceback=job.errors[-1] if failed and job.errors else None,
-        )
+        return job_event(code, job, self.scheduler.identity)
 
     # ---- housekeeping --------------------------------------------------------------
 
