@@ -15,7 +15,9 @@ def test_demo_shows_tasks_jobs_and_events_then_exits_zero() -> None:
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    started = [line for line in out.splitlines() if "job started" in line and "on 'default'" in line]
+    started = [
+        line for line in out.splitlines() if "job started" in line and "on 'default'" in line
+    ]
     # Queued while paused, the high-priority job starts before the low-priority one.
     assert "crunch('high'" in started[0] and "crunch('low'" in started[2]
     assert "task 'heartbeat'" in out and "three seconds in" in out
