@@ -95,7 +95,6 @@ class Codec:
         """The parameters of `sql.JOB_INPUT` for `jobs` (see `fold`); `SerializationError`
         (naming the job and which arguments) when one cannot be stored."""
         arguments = [self._arguments(job) for job in jobs]
-        results = [self._result(job) for job in jobs]
         return fold(
             {
                 "id": [j.id for j in jobs],
@@ -114,17 +113,8 @@ class Codec:
                 "retry_backoff_max": [j.retry_backoff_max for j in jobs],
                 "timeout": [j.timeout for j in jobs],
                 "unique_key": [j.unique_key for j in jobs],
-                "scheduled_at": [j.scheduled_at for j in jobs],
                 "created_at": [j.created_at for j in jobs],
-                "started_at": [j.started_at for j in jobs],
-                "completed_at": [j.completed_at for j in jobs],
-                "worker_id": [j.worker_id for j in jobs],
-                "lease_until": [j.lease_until for j in jobs],
-                "result": [r[0] for r in results],
-                "result_bytes": [r[1] for r in results],
-                "error_type": [_text(j.error_type) for j in jobs],
-                "error": [_text(j.error) for j in jobs],
-                "errors": [_json_list(j.errors) for j in jobs],
+                **self._state_columns(jobs),
             },
             _JOB_KINDS,
         )
@@ -134,26 +124,32 @@ class Codec:
     ) -> dict[str, Any]:
         """The parameters of `sql.OUTCOME_INPUT`: what `COMPLETE_JOBS` writes, fenced by
         `fence_workers` and `job.attempts`."""
-        results = [self._result(job) for job in jobs]
         return fold(
             {
                 "id": [j.id for j in jobs],
                 "fence_worker": list(fence_workers),
                 "attempts": [j.attempts for j in jobs],
                 "state": [j.state.value for j in jobs],
-                "scheduled_at": [j.scheduled_at for j in jobs],
-                "started_at": [j.started_at for j in jobs],
-                "completed_at": [j.completed_at for j in jobs],
-                "worker_id": [j.worker_id for j in jobs],
-                "lease_until": [j.lease_until for j in jobs],
-                "result": [r[0] for r in results],
-                "result_bytes": [r[1] for r in results],
-                "error_type": [_text(j.error_type) for j in jobs],
-                "error": [_text(j.error) for j in jobs],
-                "errors": [_json_list(j.errors) for j in jobs],
+                **self._state_columns(jobs),
             },
             _OUTCOME_KINDS,
         )
+
+    def _state_columns(self, jobs: Sequence[Job]) -> dict[str, list[Any]]:
+        """The columns of where each job is in its life, shared by inserts and outcomes."""
+        results = [self._result(job) for job in jobs]
+        return {
+            "scheduled_at": [j.scheduled_at for j in jobs],
+            "started_at": [j.started_at for j in jobs],
+            "completed_at": [j.completed_at for j in jobs],
+            "worker_id": [j.worker_id for j in jobs],
+            "lease_until": [j.lease_until for j in jobs],
+            "result": [r[0] for r in results],
+            "result_bytes": [r[1] for r in results],
+            "error_type": [_text(j.error_type) for j in jobs],
+            "error": [_text(j.error) for j in jobs],
+            "errors": [_json_list(j.errors) for j in jobs],
+        }
 
     def _explain(self, job: Job) -> str:
         # Reuse the serializer's own check for the exact message (args vs kwargs).
