@@ -352,6 +352,9 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if wakeup is None:
             await asyncio.sleep(delay if delay is not None else 3600)
             return
+        if delay is None:  # the memory store's usual case: no timer, no extra task
+            await wakeup.wait()
+            return
         # Not `asyncio.timeout` + suppress(TimeoutError): on 3.11 a cancel that lands as the
         # timeout expires comes out as TimeoutError, and suppressing it loses the cancel
         # (shutdown then waits for the loop for ever). `asyncio.wait` never eats a cancel.
