@@ -11,7 +11,6 @@ function is run with its own event loop in the thread; a stop request cancels it
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import contextvars
 import inspect
@@ -19,6 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
+from asyncz_queue.executors._threads import ThreadCall, ThreadRunner
 from asyncz_queue.executors.base import BaseExecutor, resolve_callable
 from asyncz_queue.jobs import Job
 
@@ -112,7 +112,7 @@ class ThreadPoolExecutor(BaseExecutor):
 
     def __init__(self, *, max_workers: int | None = None, timeout: float | None = None) -> None:
         super().__init__(max_workers=max_workers, timeout=timeout)
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._threads: ThreadRunner | None = None
         self._abandoned = 0
 
     @property
@@ -126,67 +126,55 @@ class ThreadPoolExecutor(BaseExecutor):
         return self._abandoned
 
     async def start(self) -> None:
-        """Create the thread pool (threads start on demand)."""
-        self._ensure_pool()
+        """Prepare the threads (they start as jobs need them)."""
+        self._ensure_threads()
 
-    def _ensure_pool(self) -> concurrent.futures.ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                self.max_workers, thread_name_prefix=f"asyncz_queue-{self.name}"
-            )
-        return self._pool
+    def _ensure_threads(self) -> ThreadRunner:
+        if self._threads is None:
+            self._threads = ThreadRunner(self.max_workers, f"asyncz_queue-{self.name}")
+        return self._threads
 
     async def shutdown(self, wait: bool = True) -> None:
         """Stop: with `wait`, let running jobs finish; without, flag them and stop waiting.
 
-        Threads running abandoned jobs are not joined (they cannot be stopped); note that the
-        interpreter still waits for them when it exits.
+        Threads running abandoned jobs are not joined (they cannot be stopped), and the
+        interpreter does not wait for them when it exits.
         """
         await super().shutdown(wait)
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.close()
 
     async def run_job(self, job: Job) -> Any:
         func, is_coroutine = resolve_callable(job.fn)
         flag = StopFlag()
+        threads = self._ensure_threads()
         # The copied context carries current_job() (set by the base class) into the thread.
         context = contextvars.copy_context()
-        future = self._ensure_pool().submit(
-            context.run, _call_in_thread, func, is_coroutine, job, flag
-        )
+        call = threads.submit(context.run, _call_in_thread, func, is_coroutine, job, flag)
         timeout = job.timeout if job.timeout is not None else self.timeout
         deadline = asyncio.timeout(timeout)
         try:
             async with deadline:
-                return await asyncio.wrap_future(future)
+                return await call.future
         except TimeoutError:
             if not deadline.expired():
                 raise  # the job's own TimeoutError
-            self._abandon(future, flag)
+            self._abandon(threads, call, flag)
             raise TimeoutError(
                 f"the job did not finish within its timeout of {timeout} s; a thread cannot be "
                 "stopped, so it keeps running until the function returns (its stop flag is "
                 "set and its result will be discarded)"
             ) from None
         except asyncio.CancelledError:
-            self._abandon(future, flag)
+            self._abandon(threads, call, flag)
             raise
 
-    def _abandon(self, future: concurrent.futures.Future[Any], flag: StopFlag) -> None:
+    def _abandon(self, threads: ThreadRunner, call: ThreadCall, flag: StopFlag) -> None:
         """Give up on a thread job: raise its flag and count its thread busy until it ends."""
         flag.set()
-        if future.cancel():  # it had not started yet: no thread is held
-            return
-        self._abandoned += 1
-        loop = asyncio.get_running_loop()
-
-        def released(_: concurrent.futures.Future[Any]) -> None:
-            # RuntimeError: the event loop has closed, so nobody counts any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self._release)
-
-        future.add_done_callback(released)
+        if threads.abandon(call, self._release):
+            self._abandoned += 1
 
     def _release(self) -> None:
         self._abandoned -= 1
