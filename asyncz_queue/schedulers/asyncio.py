@@ -83,7 +83,6 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         self._shutdown_wait = True
         JobAPI.__init__(self)
         self._open_stores: set[str] = set()
-        self._publishing: set[asyncio.Task[None]] = set()
         TaskAPI.__init__(self)
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -118,7 +117,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 stack.push_async_callback(store.shutdown)
                 store.set_notification_handler(self._on_notification)
                 self._open_stores.add(name)
-                stack.push_async_callback(self._close_publishing, name)
+                stack.callback(self._open_stores.discard, name)
             stack.callback(self.broker.close)
             if self.works:
                 for executor in self.executors.values():
@@ -309,15 +308,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             return
         store = self.stores[store_name]
         if store.broadcasts:
-            task = asyncio.get_running_loop().create_task(store.publish(event.to_dict()))
-            self._publishing.add(task)
-            task.add_done_callback(self._publishing.discard)
-
-    async def _close_publishing(self, store_name: str) -> None:
-        """Let events still being published reach the store before it closes."""
-        self._open_stores.discard(store_name)
-        if self._publishing:
-            await asyncio.gather(*self._publishing, return_exceptions=True)
+            store.publish(event.to_dict())
 
     def _on_notification(self, notification: Notification) -> None:
         kind = notification.kind

@@ -102,8 +102,9 @@ class BaseStore(ABC):
         if self._handler is not None:
             self._handler(notification)
 
-    async def publish(self, payload: dict[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Send an event's dict form to the other processes sharing this store.
+    def publish(self, payload: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Queue an event's dict form for the other processes sharing this store; returns at
+        once (the store sends in the background and flushes the queue when it shuts down).
 
         Stores that only live in one process do nothing.
         """

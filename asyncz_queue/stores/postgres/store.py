@@ -144,7 +144,7 @@ class PostgresStore(TaskMethods, BaseStore):
 
     # ---- events between processes --------------------------------------------------------
 
-    async def publish(self, payload: dict[str, Any]) -> None:
+    def publish(self, payload: dict[str, Any]) -> None:
         """Send an event to the other processes, in a batch with the events of the same
         moment; oversized fields are cut. Returns at once: sending is best effort (while the
         database is away events are dropped with a warning; local subscribers have them)."""
