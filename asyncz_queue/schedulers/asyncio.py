@@ -308,7 +308,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             return
         store = self.stores[store_name]
         if store.broadcasts:
-            store.publish(event.to_dict())
+            store.publish(event)
 
     def _on_notification(self, notification: Notification) -> None:
         kind = notification.kind

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from asyncz_queue.events import SchedulerEvent
 from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import Serializer, get_serializer
 from asyncz_queue.tasks import Task
@@ -102,9 +103,10 @@ class BaseStore(ABC):
         if self._handler is not None:
             self._handler(notification)
 
-    def publish(self, payload: dict[str, Any]) -> None:  # noqa: B027 - optional hook
-        """Queue an event's dict form for the other processes sharing this store; returns at
-        once (the store sends in the background and flushes the queue when it shuts down).
+    def publish(self, event: SchedulerEvent) -> None:  # noqa: B027 - optional hook
+        """Queue `event` for the other processes sharing this store, which receive it as
+        `Notification("event", event.to_dict())`; returns at once (the store sends in the
+        background and flushes the queue when it shuts down).
 
         Stores that only live in one process do nothing.
         """

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,10 +18,17 @@ import psycopg
 import pytest
 
 from asyncz_queue import AsyncIOScheduler
+from asyncz_queue.events import JobEvent
+from asyncz_queue.events.models import event_from_dict
 from asyncz_queue.jobs import Job
 from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
-from asyncz_queue.stores.postgres.channel import MAX_PAYLOAD, bound_event, pack_events
+from asyncz_queue.stores.postgres.channel import (
+    MAX_PAYLOAD,
+    bound_event,
+    encode_event,
+    pack_events,
+)
 from asyncz_queue.tasks import Task
 from asyncz_queue.triggers import IntervalTrigger
 from tests.pg_cluster import open_postgres_store, unique_schema
@@ -89,15 +97,26 @@ async def test_events_reach_other_processes_but_not_their_sender(
 ) -> None:
     first, second = pair
     own, other = record(first), record(second)
-    payloads = [
-        {"kind": "job", "code": 4096, "job_id": str(i), "scheduler_identity": first.identity}
+    events = [
+        JobEvent(
+            code=4096,
+            job_id=str(i),
+            scheduler_identity=first.identity,
+            scheduled_at=T0,
+            return_value={"n": i, "text": "é🙂", 7: [1.5, None]},
+        )
         for i in range(500)
     ]
-    for payload in payloads:
-        first.publish(payload)
+    for event in events:
+        first.publish(event)
     await wait_for(other, 500)
-    assert [n.payload for n in other] == payloads
     assert {n.kind for n in other} == {"event"}
+    received = [event_from_dict(n.payload or {}) for n in other]
+    expected = [
+        replace(e, return_value={"n": int(e.job_id or 0), "text": "é🙂", "7": [1.5, None]})
+        for e in events
+    ]
+    assert received == expected  # non-string keys arrive as strings, as JSON has them
     await asyncio.sleep(0.05)
     assert own == []
 
@@ -118,16 +137,15 @@ async def test_an_oversized_event_is_cut_to_fit_never_failing(
 ) -> None:
     first, second = pair
     other = record(second)
-    payload = {
-        "kind": "job",
-        "code": 8192,
-        "job_id": "j-1",
-        "scheduler_identity": first.identity,
-        "exception": "ValueError: " + "é" * 2_000_000,
-        "traceback": "Traceback\n" + "x" * 5_000_000,
-        "return_value": {"rows": list(range(100_000))},
-    }
-    first.publish(payload)
+    event = JobEvent(
+        code=8192,
+        job_id="j-1",
+        scheduler_identity=first.identity,
+        exception="ValueError: " + "é" * 2_000_000,
+        traceback="Traceback\n" + "x" * 5_000_000,
+        return_value={"rows": list(range(100_000))},
+    )
+    first.publish(event)
     await wait_for(other, 1)
     received = other[0].payload
     assert received is not None
@@ -153,12 +171,27 @@ def test_bound_event_always_fits(payload: dict[str, Any]) -> None:
 
 
 def test_pack_events_fills_messages_under_the_limit() -> None:
-    payloads = [{"job_id": str(i), "traceback": "t" * 3000} for i in range(10)]
-    messages = pack_events(payloads)
+    events = [JobEvent(code=1, job_id=str(i), traceback="t€" * 700) for i in range(10)]
+    messages = pack_events(events)
     assert 1 < len(messages) < 10
     assert all(len(m.encode()) < 8000 for m in messages)
     unpacked = [event for m in messages for event in json.loads(m[2:])]
-    assert [e["job_id"] for e in unpacked] == [str(i) for i in range(10)]
+    assert [event_from_dict(e) for e in unpacked] == events
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        JobEvent(code=1, job_id="surrogate", exception="bad \ud800 text"),
+        JobEvent(code=1, job_id="big", return_value=2**70),
+        JobEvent(code=1, job_id="odd", return_value={"what": object()}),
+    ],
+    ids=["lone-surrogate", "huge-integer", "unencodable-value"],
+)
+def test_encode_event_matches_to_dict_where_orjson_cannot_help(event: JobEvent) -> None:
+    decoded = json.loads(encode_event(event))
+    expected = json.loads(json.dumps(event.to_dict(), default=repr))
+    assert decoded == expected
 
 
 async def test_listen_false_works_by_polling_only(postgres_dsn: str) -> None:

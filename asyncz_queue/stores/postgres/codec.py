@@ -20,14 +20,6 @@ from asyncz_queue.tasks import Task
 
 _EMPTY_LIST = "[]"
 _JOB_KINDS = dict(JOB_INPUT)
-#: Every field set: copies of it (`decode_job`) are complete jobs.
-_PROTOTYPE = Job.model_construct(
-    id="", fn="", args=(), kwargs={}, task_id=None, executor="default", priority=0,
-    state=JobState.PENDING, attempts=0, max_attempts=1, max_instances=None, retry_on=(),
-    retry_backoff=1.0, retry_backoff_max=300.0, timeout=None, unique_key=None,
-    scheduled_at=None, created_at=None, started_at=None, completed_at=None, worker_id=None,
-    lease_until=None, result=None, error_type=None, error=None, errors=(),
-)  # fmt: skip
 _OUTCOME_KINDS = dict(OUTCOME_INPUT)
 _STATES = {state.value: state for state in JobState}
 
@@ -177,10 +169,9 @@ class Codec:
         return self._job(row, (), {}, None)
 
     def _job(self, row: Sequence[Any], args: tuple[Any, ...], kwargs: Any, result: Any) -> Job:
-        # model_copy(update=...) on a complete prototype: no validation (the row is ours)
-        # and a fraction of model_construct's cost, on the hottest read path.
-        return _PROTOTYPE.model_copy(
-            update={
+        # Every field from the row, without validation (the row is ours): the hottest read path.
+        return Job.build(
+            {
                 "id": row[0],
                 "task_id": row[1],
                 "fn": row[2],

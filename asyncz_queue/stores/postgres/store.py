@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import tuple_row
 
+from asyncz_queue.events import SchedulerEvent
 from asyncz_queue.exceptions import (
     JobLookupError,
     StoreUnavailableError,
@@ -144,11 +145,11 @@ class PostgresStore(TaskMethods, BaseStore):
 
     # ---- events between processes --------------------------------------------------------
 
-    def publish(self, payload: dict[str, Any]) -> None:
+    def publish(self, event: SchedulerEvent) -> None:
         """Send an event to the other processes, in a batch with the events of the same
         moment; oversized fields are cut. Returns at once: sending is best effort (while the
         database is away events are dropped with a warning; local subscribers have them)."""
-        self._outbox.post(payload)
+        self._outbox.post(event)
 
     async def _notify_many(self, messages: list[str]) -> None:
         params = {"channel": self.channel, "payloads": messages}
