@@ -1,20 +1,27 @@
 """Date tasks due now through the memory store and the asyncio executor: ours vs the peers.
 
-Two measurements per scheduler, the same workload through Asyncz and APScheduler 3 (memory
-store, asyncio executor) in the same process, one after the other:
+The same workload through Asyncz and APScheduler 3 (memory store, asyncio executor) in the
+same process, one after the other, for two kinds of job function:
+
+- `function`: a plain function, which every asyncio executor runs off the event loop on a
+  worker thread (the peers through `run_in_executor`, one hand-off per job);
+- `coroutine`: a coroutine function, awaited on the event loop.
+
+Two measurements per scheduler and kind:
 
 - paused: add N date tasks due now to a paused scheduler (add rate), resume it and time
-  until every task's coroutine has run (run rate);
+  until every task's function has run (run rate);
 - live: add N date tasks due now to a running scheduler and time from the first add until
   the last task ran (end-to-end rate, what an application sees).
 
-    .venv/bin/python benchmarks/bench_scheduler.py [--tasks 10000] [--rounds 3]
+    .venv/bin/python benchmarks/bench_scheduler.py [--tasks 10000] [--rounds 3] [--kind both]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import logging
 import statistics
 import time
@@ -22,24 +29,35 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 done = asyncio.Event()
-remaining = 0
+loop: asyncio.AbstractEventLoop | None = None
+target = 0
+ran = itertools.count(1)
 
 
 async def tick() -> None:
-    """The job: counts down and signals when the last one ran."""
-    global remaining
-    remaining -= 1
-    if remaining == 0:
+    """The coroutine job: counts and signals when the last one ran."""
+    if next(ran) == target:
         done.set()
 
 
+def tick_sync() -> None:
+    """The plain-function job (on a worker thread): counts and signals the loop at the end."""
+    if next(ran) == target:  # next() on a count is atomic under the GIL
+        assert loop is not None
+        loop.call_soon_threadsafe(done.set)
+
+
+JOBS = {"coroutine": tick, "function": tick_sync}
+
+
 def _arm(n: int) -> None:
-    global remaining, done
-    remaining = n
+    global ran, done, loop, target
+    ran, target = itertools.count(1), n
     done = asyncio.Event()
+    loop = asyncio.get_running_loop()
 
 
-async def ours(n: int, paused: bool = True) -> tuple[float, float]:
+async def ours(n: int, paused: bool, job: Callable[[], object]) -> tuple[float, float]:
     from asyncz_queue import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(task_defaults={"mistrigger_grace_time": None})
@@ -48,7 +66,7 @@ async def ours(n: int, paused: bool = True) -> tuple[float, float]:
     now = datetime.now(UTC)
     began = time.perf_counter()
     for i in range(n):
-        await scheduler.add_task(tick, "date", run_at=now, id=f"t{i}")
+        await scheduler.add_task(job, "date", run_at=now, id=f"t{i}")
     added = time.perf_counter()
     if paused:
         await scheduler.resume()
@@ -58,7 +76,7 @@ async def ours(n: int, paused: bool = True) -> tuple[float, float]:
     return added - began, finished - added
 
 
-async def asyncz(n: int, paused: bool = True) -> tuple[float, float]:
+async def asyncz(n: int, paused: bool, job: Callable[[], object]) -> tuple[float, float]:
     from asyncz.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler()
@@ -67,7 +85,7 @@ async def asyncz(n: int, paused: bool = True) -> tuple[float, float]:
     now = datetime.now(UTC)
     began = time.perf_counter()
     for i in range(n):
-        scheduler.add_task(tick, "date", run_at=now, id=f"t{i}", mistrigger_grace_time=None)
+        scheduler.add_task(job, "date", run_at=now, id=f"t{i}", mistrigger_grace_time=None)
     added = time.perf_counter()
     if paused:
         scheduler.resume()
@@ -77,7 +95,7 @@ async def asyncz(n: int, paused: bool = True) -> tuple[float, float]:
     return added - began, finished - added
 
 
-async def apscheduler(n: int, paused: bool = True) -> tuple[float, float]:
+async def apscheduler(n: int, paused: bool, job: Callable[[], object]) -> tuple[float, float]:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(timezone=UTC)
@@ -86,7 +104,7 @@ async def apscheduler(n: int, paused: bool = True) -> tuple[float, float]:
     now = datetime.now(UTC)
     began = time.perf_counter()
     for i in range(n):
-        scheduler.add_job(tick, "date", run_date=now, id=f"t{i}", misfire_grace_time=None)
+        scheduler.add_job(job, "date", run_date=now, id=f"t{i}", misfire_grace_time=None)
     added = time.perf_counter()
     if paused:
         scheduler.resume()
@@ -96,40 +114,53 @@ async def apscheduler(n: int, paused: bool = True) -> tuple[float, float]:
     return added - began, finished - added
 
 
-CONTENDERS: dict[str, Callable[[int, bool], Awaitable[tuple[float, float]]]] = {
+CONTENDERS: dict[
+    str, Callable[[int, bool, Callable[[], object]], Awaitable[tuple[float, float]]]
+] = {
     "asyncz_queue": ours,
     "asyncz": asyncz,
     "apscheduler3": apscheduler,
 }
 
 
+def measure(n: int, rounds: int, job: Callable[[], object]) -> dict[str, tuple[float, ...]]:
+    """Median add, run and live rates of every contender for one job function."""
+    rows: dict[str, tuple[float, ...]] = {}
+    for name, run in CONTENDERS.items():
+        adds, runs, lives = [], [], []
+        for _ in range(rounds):
+            add_s, run_s = asyncio.run(run(n, True, job))
+            adds.append(n / add_s)
+            runs.append(n / run_s)
+            add_s, run_s = asyncio.run(run(n, False, job))
+            lives.append(n / (add_s + run_s))
+        rows[name] = (statistics.median(adds), statistics.median(runs), statistics.median(lives))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kind", choices=["function", "coroutine", "both"], default="both")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the peers log every job at INFO
     n = args.tasks
-    rows: dict[str, tuple[float, float, float]] = {}
-    for name, run in CONTENDERS.items():
-        adds, runs, lives = [], [], []
-        for _ in range(args.rounds):
-            add_s, run_s = asyncio.run(run(n, True))
-            adds.append(n / add_s)
-            runs.append(n / run_s)
-            add_s, run_s = asyncio.run(run(n, False))
-            lives.append(n / (add_s + run_s))
-        rows[name] = (statistics.median(adds), statistics.median(runs), statistics.median(lives))
-    print(
-        f"{n} date tasks due now, memory store, asyncio executor (median of {args.rounds} rounds)"
-    )
-    print(f"{'scheduler':<14} {'add/s':>10} {'run/s':>10} {'live end-to-end/s':>18}")
-    for name, (add_rate, run_rate, live_rate) in rows.items():
-        print(f"{name:<14} {add_rate:>10,.0f} {run_rate:>10,.0f} {live_rate:>18,.0f}")
-    for column, label in ((1, "run"), (2, "live end-to-end")):
-        ours_rate = rows["asyncz_queue"][column]
-        peer = max(rate[column] for name, rate in rows.items() if name != "asyncz_queue")
-        print(f"ratio {label} rate vs the faster peer: {ours_rate / peer:.1f}x")
+    kinds = ["function", "coroutine"] if args.kind == "both" else [args.kind]
+    for kind in kinds:
+        rows = measure(n, args.rounds, JOBS[kind])
+        print(
+            f"{n} date tasks due now, {kind} jobs, memory store, asyncio executor "
+            f"(median of {args.rounds} rounds)"
+        )
+        print(f"{'scheduler':<14} {'add/s':>10} {'run/s':>10} {'live end-to-end/s':>18}")
+        for name, (add_rate, run_rate, live_rate) in rows.items():
+            print(f"{name:<14} {add_rate:>10,.0f} {run_rate:>10,.0f} {live_rate:>18,.0f}")
+        for column, label in ((1, "run"), (2, "live end-to-end")):
+            ours_rate = rows["asyncz_queue"][column]
+            peer = max(rate[column] for name, rate in rows.items() if name != "asyncz_queue")
+            print(f"ratio {label} rate vs the faster peer: {ours_rate / peer:.1f}x")
+        print()
 
 
 if __name__ == "__main__":
