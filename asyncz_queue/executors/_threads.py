@@ -1,41 +1,51 @@
-"""`ThreadRunner`: plain functions on a few threads, outcomes handed back to the loop in batches.
+"""Jobs on threads: `ThreadRunner` hands calls to a few threads and their outcomes back to
+the event loop in batches; `StopFlag` is how a thread job learns it should stop.
 
 `asyncio.to_thread` costs one concurrent future, one loop future and one self-pipe wake-up of
-the event loop per call: about 80 µs, which caps a scheduler running short functions at about
-12,000 jobs/s. Here threads take calls from one queue and put outcomes in one outbox; only the
-outcome that finds the outbox empty wakes the loop, which then settles every outcome waiting
-there at once. A busy loop is woken once per batch instead of once per job.
+the event loop per call, and the scheduler added an asyncio task per job on top: about 25 µs
+a job on the loop's thread. Here threads take calls from one queue and put outcomes in one
+outbox; only the outcome that finds the outbox empty wakes the loop, which then settles every
+outcome waiting there at once, each through a plain callback. A busy loop is woken once per
+batch instead of once per job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import inspect
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from asyncz_queue.jobs import Job, set_current_job
+
+#: Called on the loop with `(result, None)` or `(None, exception)` when a call returns.
+OnOutcome = Callable[[Any, "BaseException | None"], None]
 
 _QUEUED, _RUNNING, _RETURNED, _DROPPED = 0, 1, 2, 3
 
 
 class ThreadCall:
-    """One call handed to a `ThreadRunner`: await `future` for its outcome."""
+    """One call handed to a `ThreadRunner`."""
 
-    __slots__ = ("args", "fn", "future", "kwargs", "on_return", "state")
+    __slots__ = ("abandoned", "args", "fn", "kwargs", "on_outcome", "on_return", "state")
 
     def __init__(
         self,
+        on_outcome: OnOutcome,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        future: asyncio.Future[Any],
     ) -> None:
+        self.on_outcome = on_outcome
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.future = future
         self.state = _QUEUED
+        self.abandoned = False
         self.on_return: Callable[[], None] | None = None
 
 
@@ -57,12 +67,14 @@ class ThreadRunner:
         self._queued = 0  # calls no thread has taken yet
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> ThreadCall:
-        """Queue `fn(*args, **kwargs)`; call it on the event loop that awaits the outcome."""
-        loop = self._loop
-        if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
-        call = ThreadCall(fn, args, kwargs, loop.create_future())
+    def submit(
+        self, on_outcome: OnOutcome, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> ThreadCall:
+        """Queue `fn(*args, **kwargs)`; `on_outcome` is called on this event loop (call
+        `submit` on it) when the call returns, unless the call was abandoned first."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        call = ThreadCall(on_outcome, fn, args, kwargs)
         with self._lock:
             # More calls waiting than threads waiting for them: start one while allowed.
             self._queued += 1
@@ -76,10 +88,11 @@ class ThreadRunner:
         return call
 
     def abandon(self, call: ThreadCall, on_return: Callable[[], None] | None = None) -> bool:
-        """Give up on `call`: True while a thread still runs it (its thread stays busy until
-        the function returns; then `on_return` is called on the loop), False when it had
-        returned already or had not started (it never will now)."""
+        """Give up on `call`: its `on_outcome` will not be called. True while a thread still
+        runs it (that thread stays busy until the function returns; then `on_return` is
+        called on the loop); False when it had returned, or had not started (it never will)."""
         with self._lock:
+            call.abandoned = True
             if call.state == _QUEUED:
                 call.state = _DROPPED
             elif call.state == _RUNNING:
@@ -111,7 +124,7 @@ class ThreadRunner:
                 call.state = _RUNNING
             try:
                 outcome = (call, call.fn(*call.args, **call.kwargs), None)
-            except BaseException as exc:  # handed to the awaiting side, as to_thread does
+            except BaseException as exc:  # handed to the loop, like any other outcome
                 outcome = (call, None, exc)
             with lock:
                 call.state = _RETURNED
@@ -128,11 +141,94 @@ class ThreadRunner:
             outcomes = self._outbox.copy()
             self._outbox.clear()
         for call, result, error in outcomes:
-            future = call.future
-            if not future.done():
-                if error is None:
-                    future.set_result(result)
-                else:
-                    future.set_exception(error)
-            if call.on_return is not None:
+            if not call.abandoned:
+                call.on_outcome(result, error)
+            elif call.on_return is not None:
                 call.on_return()
+
+
+class StopFlag:
+    """The stop request of one thread job; a coroutine job's loop task is cancelled with it."""
+
+    __slots__ = ("_event", "_lock", "_loop", "_set", "_task")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._lock = threading.Lock()
+        self._event: threading.Event | None = None  # made by the first wait()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+
+    def is_set(self) -> bool:
+        """Whether the job was asked to stop."""
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block the job's thread until a stop is requested or `timeout` passes."""
+        with self._lock:
+            if self._set:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+    def set(self) -> None:
+        """Ask the job to stop (and cancel its coroutine, if it runs one)."""
+        with self._lock:
+            self._set = True
+            event, loop, task = self._event, self._loop, self._task
+        if event is not None:
+            event.set()
+        if loop is not None and task is not None:
+            # RuntimeError: that loop has closed already, so the coroutine is done.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+
+    def attach(self, task: asyncio.Task[Any]) -> None:
+        """Let `set()` cancel `task` (the coroutine job running on this thread's loop)."""
+        with self._lock:
+            self._loop, self._task = task.get_loop(), task
+            stopped = self._set
+        if stopped:
+            task.cancel()
+
+
+_stop_flag: contextvars.ContextVar[StopFlag | None] = contextvars.ContextVar(
+    "asyncz_queue_stop_flag", default=None
+)
+
+
+def stop_requested() -> bool:
+    """True when the thread job calling it was asked to stop (cancelled, timed out, shut down).
+
+    A long-running function on a thread should check it between steps and return (or
+    raise) when it turns True: the executor cannot stop the thread itself. Outside a thread
+    job it is always False.
+    """
+    flag = _stop_flag.get()
+    return flag is not None and flag.is_set()
+
+
+def current_stop_flag() -> StopFlag | None:
+    """The stop flag of the thread job calling it (to `wait()` on), or None elsewhere."""
+    return _stop_flag.get()
+
+
+async def _await(awaitable: Awaitable[Any], flag: StopFlag) -> Any:
+    task = asyncio.current_task()
+    if task is not None:
+        flag.attach(task)
+    return await awaitable
+
+
+def run_job_here(func: Callable[..., Any], is_coroutine: bool, job: Job, flag: StopFlag) -> Any:
+    """Run one attempt of `job` on this (worker) thread, inside a copy of the submitter's
+    context: `current_job()` and `stop_requested()` see this job. A coroutine (function) is
+    run to its end on an event loop of this thread's own."""
+    set_current_job(job)
+    _stop_flag.set(flag)
+    result = func(*job.args, **job.kwargs)
+    if is_coroutine or inspect.isawaitable(result):
+        result = asyncio.run(_await(result, flag))
+    return result

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import os
 from typing import Any, ClassVar
 
 from asyncz_queue.executors._threads import ThreadRunner
-from asyncz_queue.executors.base import BaseExecutor, resolve_callable
+from asyncz_queue.executors.base import BaseExecutor, OnDone, resolve_callable
 from asyncz_queue.jobs import Job
 
 #: Threads for plain functions, as many as `asyncio.to_thread` would use.
@@ -17,9 +15,13 @@ THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 class AsyncIOExecutor(BaseExecutor):
     """Awaits coroutine functions on the event loop; runs plain functions on up to
-    `THREADS` worker threads so they never block the loop. A plain function that is still
-    running when its attempt times out or is cancelled runs on to its end (a thread cannot
-    be stopped); what it returns then is discarded."""
+    `THREADS` worker threads so they never block the loop.
+
+    A plain function that is still running when its attempt times out or is cancelled runs
+    on to its end (a thread cannot be stopped; `stop_requested()` turns True) and what it
+    returns then is discarded. A plain function that returns an awaitable has it run to its
+    end on an event loop of its thread.
+    """
 
     default_max_workers: ClassVar[int] = 1000
 
@@ -33,21 +35,18 @@ class AsyncIOExecutor(BaseExecutor):
         if threads is not None:
             threads.close()
 
-    async def run_job(self, job: Job) -> Any:
-        func, is_coroutine = resolve_callable(job.fn)
-        if is_coroutine:
-            return await func(*job.args, **job.kwargs)
-        threads = self._threads
-        if threads is None:
-            threads = self._threads = ThreadRunner(THREADS, f"asyncz_queue-{self.name}")
-        # The copied context carries current_job() (set by the base class) into the thread.
-        context = contextvars.copy_context()
-        call = threads.submit(context.run, func, *job.args, **job.kwargs)
+    def begin(self, job: Job, on_done: OnDone) -> None:
         try:
-            result = await call.future
-        except asyncio.CancelledError:
-            threads.abandon(call)  # not started yet: it never will be
-            raise
-        if asyncio.iscoroutine(result):
-            result = await result
-        return result
+            func, is_coroutine = resolve_callable(job.fn)
+        except Exception:
+            is_coroutine = True  # run_job raises the same error, recorded as the attempt's
+        if is_coroutine:
+            super().begin(job, on_done)
+            return
+        if self._threads is None:
+            self._threads = ThreadRunner(THREADS, f"asyncz_queue-{self.name}")
+        self.start_on_thread(job, on_done, self._threads, func, False)
+
+    async def run_job(self, job: Job) -> Any:
+        func, _ = resolve_callable(job.fn)  # a coroutine function (see `begin`)
+        return await func(*job.args, **job.kwargs)

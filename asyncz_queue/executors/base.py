@@ -4,11 +4,15 @@ A subclass implements one method, `run_job(job)`, returning the result or raisin
 class starts each job as an asyncio task, counts instances per task, enforces the job's
 timeout (unless the subclass does it itself), turns cancellation into a recorded outcome and
 reports every outcome through the callback the scheduler passed to `submit()`.
+
+Executors that run functions on threads (`asyncio` for plain functions, `threadpool`) start
+those jobs with `start_on_thread()` instead: no asyncio task, the same bookkeeping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -21,6 +25,7 @@ from asyncz_queue.exceptions import (
     JobInterruptedError,
     MaximumInstancesError,
 )
+from asyncz_queue.executors._threads import StopFlag, ThreadCall, ThreadRunner, run_job_here
 from asyncz_queue.jobs import Job, JobError, set_current_job
 from asyncz_queue.serializers import ref_to_callable
 
@@ -93,9 +98,12 @@ class BaseExecutor(ABC):
         self.timeout = timeout
         #: The alias the scheduler registered this executor under.
         self.name = "default"
-        self._running: dict[str, asyncio.Task[None]] = {}
+        # What runs each job: its asyncio task, or its thread call (`start_on_thread`).
+        self._running: dict[str, asyncio.Task[None] | _ThreadJob] = {}
         self._instances: dict[str, int] = {}
         self._stopping: dict[str, type[Exception]] = {}
+        self._emptied = asyncio.Event()
+        self._abandoned = 0
         #: Called (no arguments) when slots free up other than by a reported outcome, such as
         #: a thread abandoned after a timeout finally returning; the scheduler sets it to wake
         #: its work loop, which otherwise waits for the next outcome.
@@ -125,9 +133,10 @@ class BaseExecutor(ABC):
         await self.join()
 
     async def join(self) -> None:
-        """Wait until no job runs on this executor."""
+        """Wait until every job of this executor has reported its outcome."""
         while self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+            self._emptied.clear()
+            await self._emptied.wait()
 
     # ---- provided ----------------------------------------------------------------------
 
@@ -141,8 +150,14 @@ class BaseExecutor(ABC):
 
     @property
     def free_slots(self) -> int:
-        """How many more jobs may start now."""
-        return self.max_workers - len(self._running)
+        """How many more jobs may start now (a thread still running an abandoned job is busy:
+        see `abandoned_threads`)."""
+        return max(0, self.max_workers - len(self._running) - self._abandoned)
+
+    @property
+    def abandoned_threads(self) -> int:
+        """Threads still running a job whose attempt already ended (timed out or stopped)."""
+        return self._abandoned
 
     @property
     def running_jobs(self) -> list[str]:
@@ -165,6 +180,11 @@ class BaseExecutor(ABC):
             if count >= job.max_instances:
                 raise MaximumInstancesError(task_id, job.max_instances)
             self._instances[task_id] = count + 1
+        self.begin(job, on_done)
+
+    def begin(self, job: Job, on_done: OnDone) -> None:
+        """Start `job` (its instance is counted already): by default as an asyncio task
+        awaiting `run_job`. Thread executors override it to call `start_on_thread`."""
         task = asyncio.get_running_loop().create_task(
             self._attempt(job, on_done), name=f"asyncz_queue job {job.id}"
         )
@@ -175,13 +195,19 @@ class BaseExecutor(ABC):
         """Ask a running job to stop; returns False when it does not run here.
 
         The default implementation cancels the job's asyncio task; an executor whose jobs run
-        elsewhere (threads, processes) overrides `interrupt()` to reach them.
+        elsewhere (processes) overrides `interrupt()` to reach them. A job on a thread ends
+        its attempt at once: its stop flag is raised (see `stop_requested()`) and whatever
+        the function returns later is discarded.
         """
-        task = self._running.get(job_id)
-        if task is None:
+        running = self._running.get(job_id)
+        if running is None:
             return False
+        if isinstance(running, _ThreadJob):
+            error = JobError.from_exception(reason(_stop_message(reason, self.name)))
+            self._end_thread_job(running, error)
+            return True
         self._stopping[job_id] = reason
-        self.interrupt(job_id, task)
+        self.interrupt(job_id, running)
         return True
 
     def interrupt(self, job_id: str, task: asyncio.Task[None]) -> None:
@@ -227,8 +253,75 @@ class BaseExecutor(ABC):
             error = JobError.from_exception(reason(_stop_message(reason, self.name)))
             self._report(job, on_done, None, error)
 
+    # ---- jobs on threads --------------------------------------------------------------
+
+    def start_on_thread(
+        self,
+        job: Job,
+        on_done: OnDone,
+        threads: ThreadRunner,
+        func: Callable[..., Any],
+        is_coroutine: bool,
+    ) -> None:
+        """Run `job`'s function `func` on one of `threads`, without an asyncio task.
+
+        Its timeout ends the attempt with `TimeoutError` and a cancel or an interrupt ends it
+        with their errors; either way the job's stop flag is raised, and the thread, which
+        cannot be stopped, counts as busy (`abandoned_threads`) until the function returns.
+        """
+        running = _ThreadJob(job, on_done, threads)
+        # The copied context carries the submitter's context variables into the thread.
+        running.call = threads.submit(
+            functools.partial(self._thread_returned, running),
+            contextvars.copy_context().run,
+            run_job_here,
+            func,
+            is_coroutine,
+            job,
+            running.flag,
+        )
+        timeout = job.timeout if job.timeout is not None else self.timeout
+        if timeout is not None:
+            error = JobError.from_exception(
+                TimeoutError(
+                    f"the job did not finish within its timeout of {timeout} s; a thread "
+                    "cannot be stopped, so it keeps running until the function returns (its "
+                    "stop flag is set and its result will be discarded)"
+                )
+            )
+            running.timer = asyncio.get_running_loop().call_later(
+                timeout, self._end_thread_job, running, error
+            )
+        self._running[job.id] = running
+
+    def _thread_returned(self, running: _ThreadJob, result: Any, exc: BaseException | None) -> None:
+        if running.timer is not None:
+            running.timer.cancel()
+        job = running.job
+        self._forget(job)
+        error = None if exc is None else JobError.from_exception(exc)
+        self._report(job, running.on_done, None if exc is not None else result, error)
+
+    def _end_thread_job(self, running: _ThreadJob, error: JobError) -> None:
+        """End the attempt of a thread job now with `error`; its thread runs on."""
+        if self._running.get(running.job.id) is not running:
+            return  # it reported already
+        if running.timer is not None:
+            running.timer.cancel()
+        running.flag.set()
+        if running.threads.abandon(running.call, self._thread_released):
+            self._abandoned += 1
+        self._forget(running.job)
+        self._report(running.job, running.on_done, None, error)
+
+    def _thread_released(self) -> None:
+        self._abandoned -= 1
+        self.capacity_freed()
+
     def _forget(self, job: Job) -> None:
         self._running.pop(job.id, None)
+        if not self._running:
+            self._emptied.set()
         self._stopping.pop(job.id, None)
         task_id = job.task_id
         if task_id is not None and job.max_instances is not None:
@@ -244,6 +337,21 @@ class BaseExecutor(ABC):
             on_done(job, result, error)
         except Exception:  # the scheduler's bookkeeping must never kill the executor
             logger.exception("recording the outcome of job %s failed", job.id)
+
+
+class _ThreadJob:
+    """A job running through `start_on_thread`: what it needs to report or end early."""
+
+    __slots__ = ("call", "flag", "job", "on_done", "threads", "timer")
+
+    call: ThreadCall  # set right after the call is submitted
+
+    def __init__(self, job: Job, on_done: OnDone, threads: ThreadRunner) -> None:
+        self.job = job
+        self.on_done = on_done
+        self.threads = threads
+        self.flag = StopFlag()
+        self.timer: asyncio.TimerHandle | None = None
 
 
 def _stop_message(reason: type[Exception], executor: str) -> str:

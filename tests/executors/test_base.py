@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from asyncz_queue.executors import AsyncIOExecutor, BaseExecutor, DebugExecutor
@@ -9,7 +11,7 @@ from asyncz_queue.executors.pool import ThreadPoolExecutor
 from asyncz_queue.executors.process import ProcessPoolExecutor
 from asyncz_queue.jobs import Job
 from tests.executors import jobfuncs
-from tests.executors.support import Outcomes, run
+from tests.executors.support import Outcomes, run, until
 
 pytestmark = pytest.mark.anyio
 
@@ -37,14 +39,17 @@ async def test_coroutine_functions_are_awaited_and_see_their_job(executor: BaseE
 
 
 async def test_stop_right_after_submit_reports_the_stop_and_frees_the_slot(
-    executor: BaseExecutor,
+    executor: BaseExecutor, tmp_path: Path
 ) -> None:
     outcomes = Outcomes()
-    job = Job.from_func(jobfuncs.sleep, args=(60,)).evolve(task_id="t", max_instances=1)
+    marker = str(tmp_path / "stopped")
+    job = Job.from_func(jobfuncs.wait_for_stop, args=(60, marker))
+    job = job.evolve(task_id="t", max_instances=1)
     executor.submit(job, outcomes)
-    assert executor.stop_job(job.id)  # before its asyncio task took its first step
+    assert executor.stop_job(job.id)  # before it could start, or just after
     error = await outcomes.error(job)
     assert error.type_name.endswith("JobCancelledError")
     assert executor.running_jobs == []
     assert executor.instances("t") == 0
-    assert executor.free_slots == 2
+    # A thread that started the function is busy until it returns: it sees its stop flag.
+    await until(lambda: executor.free_slots == 2)

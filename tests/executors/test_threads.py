@@ -1,14 +1,21 @@
-"""ThreadRunner: real threads, outcomes back on the loop in batches, abandoned calls."""
+"""ThreadRunner: real threads, outcomes back on the loop in batches, abandoned calls; and
+thread jobs of the asyncio executor (no asyncio task each)."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from asyncz_queue.executors._threads import ThreadRunner
+from asyncz_queue.executors import AsyncIOExecutor
+from asyncz_queue.executors._threads import ThreadCall, ThreadRunner
+from asyncz_queue.jobs import Job
+from tests.executors import jobfuncs
+from tests.executors.support import Outcomes, run, until
 
 pytestmark = pytest.mark.anyio
 
@@ -18,6 +25,25 @@ async def runner() -> AsyncIterator[ThreadRunner]:
     threads = ThreadRunner(2, "test-runner")
     yield threads
     threads.close()
+
+
+def submit(
+    runner: ThreadRunner, fn: Callable[..., Any], *args: Any, **kwargs: Any
+) -> tuple[ThreadCall, asyncio.Future[Any]]:
+    """Submit a call; the future settles with its outcome."""
+    future = asyncio.get_running_loop().create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    return runner.submit(settle, fn, *args, **kwargs), future
+
+
+async def settled(*futures: asyncio.Future[Any]) -> list[Any]:
+    return await asyncio.wait_for(asyncio.gather(*futures), 10)
 
 
 def square(value: int) -> tuple[int, int]:
@@ -31,30 +57,29 @@ def refuse(value: int) -> None:
 async def test_many_calls_come_back_with_their_own_results_from_at_most_size_threads(
     runner: ThreadRunner,
 ) -> None:
-    calls = [runner.submit(square, n) for n in range(500)]
-    outcomes = await asyncio.wait_for(asyncio.gather(*(call.future for call in calls)), 10)
+    outcomes = await settled(*(submit(runner, square, n)[1] for n in range(500)))
     assert [result for result, _ in outcomes] == [n * n for n in range(500)]
     threads = {thread for _, thread in outcomes}
     assert threading.get_ident() not in threads
     assert 1 <= len(threads) <= 2
 
 
-async def test_errors_and_keyword_arguments_reach_the_awaiting_side(runner: ThreadRunner) -> None:
+async def test_errors_and_keyword_arguments_reach_the_loop(runner: ThreadRunner) -> None:
     with pytest.raises(ValueError, match="refused 7"):
-        await asyncio.wait_for(runner.submit(refuse, value=7).future, 10)
+        await settled(submit(runner, refuse, value=7)[1])
 
 
 async def test_an_abandoned_queued_call_never_runs(runner: ThreadRunner) -> None:
     release = threading.Event()
     ran: list[str] = []
-    blockers = [runner.submit(release.wait, 10) for _ in range(2)]  # both threads busy
-    queued = runner.submit(ran.append, "queued")
+    blockers = [submit(runner, release.wait, 10)[1] for _ in range(2)]  # both threads busy
+    queued, queued_outcome = submit(runner, ran.append, "queued")
     assert runner.abandon(queued) is False  # not started: withdrawn, no thread held
     release.set()
-    await asyncio.wait_for(asyncio.gather(*(call.future for call in blockers)), 10)
-    after = runner.submit(ran.append, "after")
-    await asyncio.wait_for(after.future, 10)
+    await settled(*blockers)
+    await settled(submit(runner, ran.append, "after")[1])
     assert ran == ["after"]
+    assert not queued_outcome.done()  # an abandoned call reports nothing
 
 
 async def test_an_abandoned_running_call_reports_when_its_thread_is_free_again(
@@ -67,28 +92,81 @@ async def test_an_abandoned_running_call_reports_when_its_thread_is_free_again(
         release.wait(10)
         return "late"
 
-    call = runner.submit(hold)
+    call, outcome = submit(runner, hold)
     assert await asyncio.to_thread(started.wait, 10)
     returned = asyncio.Event()
     assert runner.abandon(call, returned.set) is True  # its thread stays busy
-    call.future.cancel()
-    assert not returned.is_set()
     release.set()
     await asyncio.wait_for(returned.wait(), 10)
+    assert not outcome.done()  # its late result was discarded
 
 
 async def test_abandoning_a_call_that_returned_holds_no_thread(runner: ThreadRunner) -> None:
-    call = runner.submit(square, 3)
-    assert (await asyncio.wait_for(call.future, 10))[0] == 9
+    call, outcome = submit(runner, square, 3)
+    assert (await settled(outcome))[0][0] == 9
     assert runner.abandon(call, lambda: None) is False
 
 
 async def test_calls_run_side_by_side_on_idle_threads_after_a_busy_spell(
     runner: ThreadRunner,
 ) -> None:
-    busy = [runner.submit(square, n) for n in range(300)]
-    await asyncio.wait_for(asyncio.gather(*(call.future for call in busy)), 10)
+    await settled(*(submit(runner, square, n)[1] for n in range(300)))
     # Both threads exist and wait now; two calls that need each other must get one each.
     meet = threading.Barrier(2, timeout=5)
-    pair = [runner.submit(meet.wait) for _ in range(2)]
-    assert sorted(await asyncio.wait_for(asyncio.gather(*(c.future for c in pair)), 10)) == [0, 1]
+    pair = [submit(runner, meet.wait)[1] for _ in range(2)]
+    assert sorted(await settled(*pair)) == [0, 1]
+
+
+# ---- plain functions on the asyncio executor -------------------------------------------
+
+
+@pytest.fixture
+async def executor() -> AsyncIterator[AsyncIOExecutor]:
+    instance = AsyncIOExecutor(max_workers=3)
+    instance.name = "loop"
+    await instance.start()
+    yield instance
+    await instance.shutdown(wait=False)
+
+
+async def test_plain_functions_run_on_threads_with_their_job(executor: AsyncIOExecutor) -> None:
+    job = Job.from_func(jobfuncs.whoami)
+    seen = await run(executor, job)
+    assert seen["thread"] != threading.get_ident() and seen["job_id"] == job.id
+    assert executor.running_jobs == [] and executor.free_slots == 3
+
+
+async def test_a_timed_out_plain_function_fails_and_holds_its_slot_until_it_returns(
+    executor: AsyncIOExecutor, tmp_path: Path
+) -> None:
+    marker = str(tmp_path / "stopped")
+    outcomes = Outcomes()
+    job = Job.from_func(jobfuncs.wait_for_stop, args=(10, marker), timeout=0.2)
+    executor.submit(job, outcomes)
+    error = await outcomes.error(job)
+    assert error.type_name == "TimeoutError" and "0.2 s" in error.message
+    assert executor.running_jobs == []
+    # Its thread saw the stop flag and returned: the slot it held is free again.
+    await until(lambda: Path(marker).exists() and executor.free_slots == 3)
+    assert Path(marker).read_text() == "stopped"
+    assert executor.abandoned_threads == 0
+
+
+async def test_a_plain_function_that_cannot_be_imported_fails_its_attempt(
+    executor: AsyncIOExecutor,
+) -> None:
+    outcomes = Outcomes()
+    job = Job.from_func(jobfuncs.add, args=(1, 2)).evolve(fn="tests.executors.jobfuncs:gone")
+    executor.submit(job, outcomes)
+    error = await outcomes.error(job)
+    assert "gone" in error.message
+    assert executor.running_jobs == []
+
+
+async def test_shutdown_with_wait_waits_for_thread_jobs(executor: AsyncIOExecutor) -> None:
+    outcomes = Outcomes()
+    jobs = [Job.from_func(jobfuncs.sleep, args=(0.2,)) for _ in range(3)]
+    for job in jobs:
+        executor.submit(job, outcomes)
+    await executor.shutdown(wait=True)
+    assert [outcomes.outcomes[job.id] for job in jobs] == [("slept", None)] * 3
