@@ -29,9 +29,32 @@ _QUEUED, _RUNNING, _RETURNED, _DROPPED = 0, 1, 2, 3
 
 
 class ThreadCall:
-    """One call handed to a `ThreadRunner`."""
+    """One call handed to a `ThreadRunner`: `run()` on a thread, then `outcome()` on the loop.
 
-    __slots__ = ("abandoned", "args", "fn", "kwargs", "on_outcome", "on_return", "state")
+    Subclasses carry what their call needs in their own slots (one object per call).
+    """
+
+    __slots__ = ("abandoned", "on_return", "state")
+
+    def __init__(self) -> None:
+        self.state = _QUEUED
+        self.abandoned = False
+        self.on_return: Callable[[], None] | None = None
+
+    def run(self) -> Any:
+        """The call itself, on a runner thread."""
+        raise NotImplementedError
+
+    def outcome(self, result: Any, error: BaseException | None) -> None:
+        """On the loop: `run()` returned `result` or raised `error` (not called once the
+        call was abandoned)."""
+        raise NotImplementedError
+
+
+class FunctionCall(ThreadCall):
+    """`fn(*args, **kwargs)`, its outcome passed to `on_outcome`."""
+
+    __slots__ = ("args", "fn", "kwargs", "on_outcome")
 
     def __init__(
         self,
@@ -40,13 +63,17 @@ class ThreadCall:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
+        super().__init__()
         self.on_outcome = on_outcome
         self.fn = fn
         self.args = args
         self.kwargs = kwargs
-        self.state = _QUEUED
-        self.abandoned = False
-        self.on_return: Callable[[], None] | None = None
+
+    def run(self) -> Any:
+        return self.fn(*self.args, **self.kwargs)
+
+    def outcome(self, result: Any, error: BaseException | None) -> None:
+        self.on_outcome(result, error)
 
 
 class ThreadRunner:
@@ -72,9 +99,14 @@ class ThreadRunner:
     ) -> ThreadCall:
         """Queue `fn(*args, **kwargs)`; `on_outcome` is called on this event loop (call
         `submit` on it) when the call returns, unless the call was abandoned first."""
+        call = FunctionCall(on_outcome, fn, args, kwargs)
+        self.put(call)
+        return call
+
+    def put(self, call: ThreadCall) -> None:
+        """Queue `call` (on the event loop that receives its outcome)."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        call = ThreadCall(on_outcome, fn, args, kwargs)
         with self._lock:
             # More calls waiting than threads waiting for them: start one while allowed.
             self._queued += 1
@@ -85,10 +117,9 @@ class ThreadRunner:
             threading.Thread(
                 target=self._work, name=f"{self.name}-{self._threads}", daemon=True
             ).start()
-        return call
 
     def abandon(self, call: ThreadCall, on_return: Callable[[], None] | None = None) -> bool:
-        """Give up on `call`: its `on_outcome` will not be called. True while a thread still
+        """Give up on `call`: its `outcome()` will not be called. True while a thread still
         runs it (that thread stays busy until the function returns; then `on_return` is
         called on the loop); False when it had returned, or had not started (it never will)."""
         with self._lock:
@@ -123,7 +154,7 @@ class ThreadRunner:
                     continue
                 call.state = _RUNNING
             try:
-                outcome = (call, call.fn(*call.args, **call.kwargs), None)
+                outcome = (call, call.run(), None)
             except BaseException as exc:  # handed to the loop, like any other outcome
                 outcome = (call, None, exc)
             with lock:
@@ -142,7 +173,7 @@ class ThreadRunner:
             self._outbox.clear()
         for call, result, error in outcomes:
             if not call.abandoned:
-                call.on_outcome(result, error)
+                call.outcome(result, error)
             elif call.on_return is not None:
                 call.on_return()
 

@@ -269,17 +269,8 @@ class BaseExecutor(ABC):
         with their errors; either way the job's stop flag is raised, and the thread, which
         cannot be stopped, counts as busy (`abandoned_threads`) until the function returns.
         """
-        running = _ThreadJob(job, on_done, threads)
-        # The copied context carries the submitter's context variables into the thread.
-        running.call = threads.submit(
-            functools.partial(self._thread_returned, running),
-            contextvars.copy_context().run,
-            run_job_here,
-            func,
-            is_coroutine,
-            job,
-            running.flag,
-        )
+        running = _ThreadJob(self, job, on_done, threads, func, is_coroutine)
+        threads.put(running)
         timeout = job.timeout if job.timeout is not None else self.timeout
         if timeout is not None:
             error = JobError.from_exception(
@@ -309,7 +300,7 @@ class BaseExecutor(ABC):
         if running.timer is not None:
             running.timer.cancel()
         running.flag.set()
-        if running.threads.abandon(running.call, self._thread_released):
+        if running.threads.abandon(running, self._thread_released):
             self._abandoned += 1
         self._forget(running.job)
         self._report(running.job, running.on_done, None, error)
@@ -339,19 +330,48 @@ class BaseExecutor(ABC):
             logger.exception("recording the outcome of job %s failed", job.id)
 
 
-class _ThreadJob:
-    """A job running through `start_on_thread`: what it needs to report or end early."""
+class _ThreadJob(ThreadCall):
+    """A job running through `start_on_thread`: its call, and what it needs to report or
+    end early."""
 
-    __slots__ = ("call", "flag", "job", "on_done", "threads", "timer")
+    __slots__ = (
+        "context",
+        "executor",
+        "flag",
+        "func",
+        "is_coroutine",
+        "job",
+        "on_done",
+        "threads",
+        "timer",
+    )
 
-    call: ThreadCall  # set right after the call is submitted
-
-    def __init__(self, job: Job, on_done: OnDone, threads: ThreadRunner) -> None:
+    def __init__(
+        self,
+        executor: BaseExecutor,
+        job: Job,
+        on_done: OnDone,
+        threads: ThreadRunner,
+        func: Callable[..., Any],
+        is_coroutine: bool,
+    ) -> None:
+        super().__init__()
+        self.executor = executor
         self.job = job
         self.on_done = on_done
         self.threads = threads
+        self.func = func
+        self.is_coroutine = is_coroutine
         self.flag = StopFlag()
         self.timer: asyncio.TimerHandle | None = None
+        # Carries the submitter's context variables into the thread.
+        self.context = contextvars.copy_context()
+
+    def run(self) -> Any:
+        return self.context.run(run_job_here, self.func, self.is_coroutine, self.job, self.flag)
+
+    def outcome(self, result: Any, error: BaseException | None) -> None:
+        self.executor._thread_returned(self, result, error)
 
 
 def _stop_message(reason: type[Exception], executor: str) -> str:
