@@ -29,9 +29,11 @@ class MemoryStore(BaseStore):
     def __init__(self, serializer: str | Serializer = "json") -> None:
         super().__init__(serializer)
         self._tasks: dict[str, Task] = {}
-        # (next_run_time, seq, task_id); entries go stale when a task changes and are
-        # skipped on pop when they no longer match the stored task.
+        # (next_run_time, seq, task_id) of every task not leased; entries go stale when a
+        # task changes and are skipped on pop when they no longer match the stored task.
         self._due: list[tuple[datetime, int, str]] = []
+        # task id -> (scheduler id, lease_until); a leased task is out of `_due` until it is
+        # released, or its lease runs out (then `_readmit` puts it back).
         self._task_leases: dict[str, tuple[str, datetime]] = {}
         self._jobs: dict[str, Job] = {}
         self._seq = itertools.count()
@@ -98,39 +100,39 @@ class MemoryStore(BaseStore):
 
     async def get_next_run_time(self) -> datetime | None:
         due = self._due
-        while due:
-            task = self._current_due_entry(due[0])
-            if task is not None and task.id not in self._task_leases:
-                return task.next_run_time
-            if task is None:
-                heapq.heappop(due)
-            else:
-                # Leased: it comes back with its new run time on release.
-                return task.next_run_time
-        return None
+        while due and self._current_due_entry(due[0]) is None:
+            heapq.heappop(due)
+        # A leased task is due again when its lease runs out without a release.
+        times = [until for _, until in self._task_leases.values()]
+        if due:
+            times.append(due[0][0])
+        return min(times, default=None)
+
+    def _readmit(self, now: datetime) -> None:
+        """Put tasks whose lease ran out without a release back among the due ones."""
+        for task_id, (_, until) in list(self._task_leases.items()):
+            if until <= now:
+                del self._task_leases[task_id]
+                task = self._tasks.get(task_id)
+                if task is not None and task.next_run_time is not None:
+                    self._index_task(task)
 
     async def acquire_tasks(
         self, scheduler_id: str, now: datetime, limit: int, lease_seconds: float
     ) -> list[Task]:
+        if self._task_leases:
+            self._readmit(now)
         acquired: list[Task] = []
         due = self._due
         leases = self._task_leases
         lease_until = now + timedelta(seconds=lease_seconds)
-        requeue: list[tuple[datetime, int, str]] = []
         while due and len(acquired) < limit and due[0][0] <= now:
-            entry = heapq.heappop(due)
-            task = self._current_due_entry(entry)
-            if task is None:
-                continue
-            # The entry stays: a lease that runs out without a release frees the task again.
-            requeue.append(entry)
-            held = leases.get(task.id)
-            if held is not None and held[1] > now:
+            task = self._current_due_entry(heapq.heappop(due))
+            # A task updated while leased is indexed again by its release (or `_readmit`).
+            if task is None or task.id in leases:
                 continue
             leases[task.id] = (scheduler_id, lease_until)
             acquired.append(task)
-        for entry in requeue:
-            heapq.heappush(due, entry)
         return acquired
 
     async def release_tasks(self, scheduler_id: str, results: Sequence[FireResult]) -> list[Job]:

@@ -132,6 +132,14 @@ async def test_a_leased_task_is_not_acquired_by_another_scheduler_until_the_leas
     assert len(await store.acquire_tasks("s2", at(LEASE + 1), 10, LEASE)) == 1
 
 
+async def test_a_leased_task_is_next_due_when_its_lease_ends(store: BaseStore) -> None:
+    await store.add_task(task("leased", T0))
+    await store.add_task(task("later", at(LEASE * 2)))
+    assert [t.id for t in await store.acquire_tasks("s1", T0, 10, LEASE)] == ["leased"]
+    # Not T0 (the fire loop would retry a task it cannot acquire), but the lease's end.
+    assert await store.get_next_run_time() == at(LEASE)
+
+
 async def test_release_tasks_inserts_jobs_advances_and_drops_the_lease(store: BaseStore) -> None:
     await store.add_task(task(args=(7,), priority=3))
     [acquired] = await store.acquire_tasks("s1", T0, 10, LEASE)
