@@ -178,14 +178,17 @@ class ThreadRunner:
                 call.on_return()
 
 
+#: Guards every StopFlag's rare transitions (set, wait, attach): one lock, not one per job.
+_FLAGS_LOCK = threading.Lock()
+
+
 class StopFlag:
     """The stop request of one thread job; a coroutine job's loop task is cancelled with it."""
 
-    __slots__ = ("_event", "_lock", "_loop", "_set", "_task")
+    __slots__ = ("_event", "_loop", "_set", "_task")
 
     def __init__(self) -> None:
         self._set = False
-        self._lock = threading.Lock()
         self._event: threading.Event | None = None  # made by the first wait()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[Any] | None = None
@@ -196,7 +199,7 @@ class StopFlag:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block the job's thread until a stop is requested or `timeout` passes."""
-        with self._lock:
+        with _FLAGS_LOCK:
             if self._set:
                 return True
             if self._event is None:
@@ -206,7 +209,7 @@ class StopFlag:
 
     def set(self) -> None:
         """Ask the job to stop (and cancel its coroutine, if it runs one)."""
-        with self._lock:
+        with _FLAGS_LOCK:
             self._set = True
             event, loop, task = self._event, self._loop, self._task
         if event is not None:
@@ -218,7 +221,7 @@ class StopFlag:
 
     def attach(self, task: asyncio.Task[Any]) -> None:
         """Let `set()` cancel `task` (the coroutine job running on this thread's loop)."""
-        with self._lock:
+        with _FLAGS_LOCK:
             self._loop, self._task = task.get_loop(), task
             stopped = self._set
         if stopped:
