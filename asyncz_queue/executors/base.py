@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import inspect
 import logging
 from abc import ABC, abstractmethod
@@ -136,7 +135,23 @@ class BaseExecutor(ABC):
         """Wait until every job of this executor has reported its outcome."""
         while self._running:
             self._emptied.clear()
-            await self._emptied.wait()
+            waiter = asyncio.ensure_future(self._emptied.wait())
+            try:
+                # Not asyncio.timeout + suppress: on 3.11 that can swallow a cancel.
+                await asyncio.wait([waiter], timeout=1.0)
+            finally:
+                waiter.cancel()
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Forget jobs whose asyncio task ended without running them (cancelled from outside
+        before its first step, as when the event loop shuts down): nothing will report them."""
+        for job_id, running in list(self._running.items()):
+            if isinstance(running, asyncio.Task) and running.done():
+                del self._running[job_id]
+                self._stopping.pop(job_id, None)
+        if not self._running:
+            self._emptied.set()
 
     # ---- provided ----------------------------------------------------------------------
 
@@ -189,7 +204,6 @@ class BaseExecutor(ABC):
             self._attempt(job, on_done), name=f"asyncz_queue job {job.id}"
         )
         self._running[job.id] = task
-        task.add_done_callback(functools.partial(self._settle_unstarted, job, on_done))
 
     def stop_job(self, job_id: str, reason: type[Exception] = JobCancelledError) -> bool:
         """Ask a running job to stop; returns False when it does not run here.
@@ -207,7 +221,9 @@ class BaseExecutor(ABC):
             self._end_thread_job(running, error)
             return True
         self._stopping[job_id] = reason
-        self.interrupt(job_id, running)
+        if inspect.getcoroutinestate(running.get_coro()) != inspect.CORO_CREATED:
+            self.interrupt(job_id, running)
+        # else: `_attempt` has not begun; it reports the stop instead of running the job.
         return True
 
     def interrupt(self, job_id: str, task: asyncio.Task[None]) -> None:
@@ -215,6 +231,16 @@ class BaseExecutor(ABC):
         task.cancel()
 
     async def _attempt(self, job: Job, on_done: OnDone) -> None:
+        if self._stopping and job.id in self._stopping:  # stopped before it began
+            reason = self._stopping[job.id]
+            self._forget(job)
+            self._report(
+                job,
+                on_done,
+                None,
+                JobError.from_exception(reason(_stop_message(reason, self.name))),
+            )
+            return
         set_current_job(job)  # only this asyncio task's context sees it
         result: Any = None
         error: JobError | None = None
@@ -241,17 +267,6 @@ class BaseExecutor(ABC):
         finally:
             self._forget(job)
         self._report(job, on_done, result, error)
-
-    def _settle_unstarted(self, job: Job, on_done: OnDone, task: asyncio.Task[None]) -> None:
-        # A task cancelled before its first step never runs `_attempt` (not even its
-        # `finally`): settle its bookkeeping and report the stop here.
-        if self._running.get(job.id) is not task:
-            return
-        reason = self._stopping.get(job.id)
-        self._forget(job)
-        if reason is not None:
-            error = JobError.from_exception(reason(_stop_message(reason, self.name)))
-            self._report(job, on_done, None, error)
 
     # ---- jobs on threads --------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,28 @@ async def test_stop_right_after_submit_reports_the_stop_and_frees_the_slot(
     assert executor.instances("t") == 0
     # A thread that started the function is busy until it returns: it sees its stop flag.
     await until(lambda: executor.free_slots == 2)
+
+
+async def test_a_coroutine_job_stopped_before_it_began_never_runs(tmp_path: Path) -> None:
+    executor = AsyncIOExecutor(max_workers=2)
+    marker = tmp_path / "began"
+    outcomes = Outcomes()
+    job = Job.from_func(jobfuncs.async_sleep, args=(60, str(marker)))
+    executor.submit(job, outcomes)
+    assert executor.stop_job(job.id)  # its task has not taken a step yet
+    error = await outcomes.error(job)
+    assert error.type_name.endswith("JobCancelledError")
+    assert not marker.exists()
+    assert executor.running_jobs == [] and executor.free_slots == 2
+    await executor.join()
+
+
+async def test_join_returns_when_a_task_was_cancelled_from_outside_before_it_began() -> None:
+    executor = AsyncIOExecutor(max_workers=2)
+    job = Job.from_func(jobfuncs.async_sleep, args=(60,))
+    executor.submit(job, Outcomes())
+    for task in asyncio.all_tasks():  # as the event loop's own shutdown would
+        if task.get_name() == f"asyncz_queue job {job.id}":
+            task.cancel()
+    await asyncio.wait_for(executor.join(), 5)
+    assert executor.running_jobs == []

@@ -98,7 +98,7 @@ async def test_stop_job_flags_a_running_function_without_killing_its_thread(
     error = await outcomes.error(job)
     assert error.type_name.endswith("JobCancelledError")
     # The function went on running after the attempt ended, saw the flag and returned.
-    await until(marker.exists)
+    await until(lambda: marker.exists() and marker.read_text() != "")  # written, not just made
     assert marker.read_text() == "stopped"
     await until(lambda: pool.abandoned_threads == 0)
 
@@ -141,5 +141,5 @@ async def test_shutdown_without_wait_interrupts_and_flags_running_jobs(tmp_path:
     await executor.shutdown(wait=False)
     assert outcomes.outcomes[job.id][1] is not None
     assert outcomes.outcomes[job.id][1].type_name.endswith("JobInterruptedError")
-    await until(marker.exists)
+    await until(lambda: marker.exists() and marker.read_text() != "")  # written, not just made
     assert marker.read_text() == "stopped"
