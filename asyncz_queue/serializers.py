@@ -6,6 +6,7 @@ for a database that someone else can write to: loading a pickle runs code.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
@@ -32,10 +33,15 @@ class Serializer(ABC):
 
     def check(self, value: Any, what: str) -> None:
         """Raise `SerializationError` naming `what` when `value` cannot be stored."""
+        if not value and type(value) in _EMPTY_OK:  # no arguments: nothing to check
+            return
         try:
             self.dumps(value)
         except SerializationError as exc:
             raise SerializationError(f"{what} cannot be stored: {exc}") from None
+
+
+_EMPTY_OK = (tuple, dict)
 
 
 def _refuse(value: Any) -> Any:
@@ -101,6 +107,9 @@ def callable_to_ref(func: Callable[..., Any] | str, verify: bool = True) -> str:
         if verify:
             ref_to_callable(func)  # fail now, at add/push time, not in a worker later
         return func
+    known = _verified.get(func)
+    if known is not None:
+        return known
     if inspect.ismethod(func) and not inspect.isclass(func.__self__):
         raise CallableReferenceError(
             f"cannot store a reference to the bound method {func.__qualname__!r}: "
@@ -128,7 +137,13 @@ def callable_to_ref(func: Callable[..., Any] | str, verify: bool = True) -> str:
         raise CallableReferenceError(
             f"cannot store a reference to {ref}: importing it by that name gives another object"
         )
+    with contextlib.suppress(TypeError):  # an unhashable callable object is checked each time
+        _verified[func] = ref
     return ref
+
+
+#: Callables already imported back by name (`callable_to_ref`): checked once each.
+_verified: dict[Any, str] = {}
 
 
 def ref_to_callable(ref: str) -> Callable[..., Any]:

@@ -50,6 +50,8 @@ class TaskAPI:
     def __init__(self) -> None:
         self._pending_tasks: list[tuple[dict[str, Any], bool]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        # References imported back once already (a decorated function's is not, at first).
+        self._verified_refs: set[str] = set()
 
     async def add_task(
         self,
@@ -136,10 +138,13 @@ class TaskAPI:
         for key in ("retry_backoff", "retry_backoff_max", "timeout"):
             options[key] = self.task_defaults[key]
         task_trigger = build_trigger(trigger, self.timezone, **trigger_args)
+        ref = callable_to_ref(fn, verify=_verify)
+        if _verify:
+            self._verified_refs.add(ref)
         values: dict[str, Any] = {
             "id": id or uuid.uuid4().hex,
             "name": name,
-            "fn": callable_to_ref(fn, verify=_verify),
+            "fn": ref,
             "args": tuple(args or ()),
             "kwargs": dict(kwargs or {}),
             "trigger": task_trigger,
@@ -164,7 +169,9 @@ class TaskAPI:
         return task
 
     async def _store_task(self, values: dict[str, Any], replace_existing: bool) -> Task:
-        ref_to_callable(values["fn"])  # a decorated function is verified only now
+        if values["fn"] not in self._verified_refs:  # a decorated function's, at first
+            ref_to_callable(values["fn"])
+            self._verified_refs.add(values["fn"])
         if "next_run_time" not in values:
             trigger: BaseTrigger = values["trigger"]
             values = {
