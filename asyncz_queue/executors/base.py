@@ -217,14 +217,16 @@ class BaseExecutor(ABC):
         if running is None:
             return False
         if isinstance(running, _ThreadJob):
-            error = JobError.from_exception(reason(_stop_message(reason, self.name)))
-            self._end_thread_job(running, error)
+            self._end_thread_job(running, self._stop_error(reason))
             return True
         self._stopping[job_id] = reason
         if inspect.getcoroutinestate(running.get_coro()) != inspect.CORO_CREATED:
             self.interrupt(job_id, running)
         # else: `_attempt` has not begun; it reports the stop instead of running the job.
         return True
+
+    def _stop_error(self, reason: type[Exception]) -> JobError:
+        return JobError.from_exception(reason(_stop_message(reason, self.name)))
 
     def interrupt(self, job_id: str, task: asyncio.Task[None]) -> None:
         """Stop the attempt of `job_id` (default: cancel its asyncio task)."""
@@ -234,12 +236,7 @@ class BaseExecutor(ABC):
         if self._stopping and job.id in self._stopping:  # stopped before it began
             reason = self._stopping[job.id]
             self._forget(job)
-            self._report(
-                job,
-                on_done,
-                None,
-                JobError.from_exception(reason(_stop_message(reason, self.name))),
-            )
+            self._report(job, on_done, None, self._stop_error(reason))
             return
         set_current_job(job)  # only this asyncio task's context sees it
         result: Any = None
@@ -255,7 +252,7 @@ class BaseExecutor(ABC):
             reason = self._stopping.get(job.id)
             if reason is None:
                 raise
-            error = JobError.from_exception(reason(_stop_message(reason, self.name)))
+            error = self._stop_error(reason)
         except TimeoutError as exc:
             if timeout is not None and not self.enforces_timeout and not str(exc):
                 exc = TimeoutError(f"the job did not finish within its timeout of {timeout} s")
@@ -288,15 +285,8 @@ class BaseExecutor(ABC):
         threads.put(running)
         timeout = job.timeout if job.timeout is not None else self.timeout
         if timeout is not None:
-            error = JobError.from_exception(
-                TimeoutError(
-                    f"the job did not finish within its timeout of {timeout} s; a thread "
-                    "cannot be stopped, so it keeps running until the function returns (its "
-                    "stop flag is set and its result will be discarded)"
-                )
-            )
             running.timer = asyncio.get_running_loop().call_later(
-                timeout, self._end_thread_job, running, error
+                timeout, self._time_out, running, timeout
             )
         self._running[job.id] = running
 
@@ -307,6 +297,14 @@ class BaseExecutor(ABC):
         self._forget(job)
         error = None if exc is None else JobError.from_exception(exc)
         self._report(job, running.on_done, None if exc is not None else result, error)
+
+    def _time_out(self, running: _ThreadJob, timeout: float) -> None:
+        message = (
+            f"the job did not finish within its timeout of {timeout} s; a thread cannot be "
+            "stopped, so it keeps running until the function returns (its stop flag is set "
+            "and its result will be discarded)"
+        )
+        self._end_thread_job(running, JobError.from_exception(TimeoutError(message)))
 
     def _end_thread_job(self, running: _ThreadJob, error: JobError) -> None:
         """End the attempt of a thread job now with `error`; its thread runs on."""
