@@ -171,7 +171,12 @@ class BaseStore(ABC):
     # ---- jobs ------------------------------------------------------------------------
 
     @abstractmethod
-    async def add_jobs(self, jobs: Sequence[Job], connection: Any = None) -> list[Job]:
+    async def add_jobs(
+        self,
+        jobs: Sequence[Job],
+        connection: Any = None,
+        events: Sequence[SchedulerEvent] | None = None,
+    ) -> list[Job]:
         """Store pending jobs; returns, in order, the stored job for each.
 
         A job whose `unique_key` is held by an unfinished job is not stored: the job holding
@@ -179,6 +184,9 @@ class BaseStore(ABC):
         `connection`: write inside the caller's own transaction (PostgreSQL: a psycopg
         `AsyncConnection`), so the jobs exist only if it commits; a store without
         transactions raises `ValueError` when given one.
+        `events`: one per job (the scheduler's `JOB_PUSHED`), sent to the other processes
+        (as `publish` does) with the insert of that job, in its transaction; the event of a
+        job not stored is dropped. Stores that do not broadcast ignore them.
         """
 
     @abstractmethod

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asyncz_queue.events import SchedulerEvent
 from asyncz_queue.exceptions import ConflictIdError, JobLookupError, TaskLookupError
 from asyncz_queue.jobs import FINISHED_STATES, WAITING_STATES, Job, JobError, JobState
 from asyncz_queue.serializers import Serializer
@@ -171,7 +172,12 @@ class MemoryStore(BaseStore):
             self._unique[job.unique_key] = job.id
         heapq.heappush(self._delayed, (job.scheduled_at, seq, job.id))
 
-    async def add_jobs(self, jobs: Sequence[Job], connection: Any = None) -> list[Job]:
+    async def add_jobs(
+        self,
+        jobs: Sequence[Job],
+        connection: Any = None,
+        events: Sequence[SchedulerEvent] | None = None,
+    ) -> list[Job]:
         if connection is not None:
             raise ValueError("the memory store has no transactions: push without connection=")
         for job in jobs:

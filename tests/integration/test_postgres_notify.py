@@ -19,6 +19,7 @@ import pytest
 
 from asyncz_queue import AsyncIOScheduler
 from asyncz_queue.events import JobEvent
+from asyncz_queue.events.constants import JOB_PUSHED
 from asyncz_queue.events.models import event_from_dict
 from asyncz_queue.jobs import Job
 from asyncz_queue.stores.base import Notification
@@ -224,6 +225,50 @@ async def test_a_push_inside_a_rolled_back_transaction_leaves_no_job(
     assert own == other == [Notification("jobs")]
 
 
+def pushed(job: Job, identity: str) -> JobEvent:
+    return JobEvent(code=JOB_PUSHED, job_id=job.id, scheduler_identity=identity)
+
+
+async def test_pushed_events_reach_other_processes_only_when_the_push_commits(
+    pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
+) -> None:
+    first, second = pair
+    other = record(second)
+    kept, dropped = Job.from_func(FN, scheduled_at=T0), Job.from_func(FN, scheduled_at=T0)
+    async with await psycopg.AsyncConnection.connect(postgres_dsn) as conn:
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await first.add_jobs(
+                    [dropped], connection=conn, events=[pushed(dropped, first.identity)]
+                )
+                raise RuntimeError("the caller's transaction fails")
+        async with conn.transaction():
+            await first.add_jobs([kept], connection=conn, events=[pushed(kept, first.identity)])
+            await asyncio.sleep(0.1)
+            assert [n.kind for n in other] == []  # not before the commit
+    await wait_for(other, 2)  # the wake-up and the event
+    await asyncio.sleep(0.05)
+    events = [n.payload for n in other if n.kind == "event"]
+    assert [e["job_id"] for e in events if e] == [kept.id]
+
+
+async def test_a_job_kept_out_by_its_unique_key_announces_nothing(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    first, second = pair
+    other = record(second)
+    holder = Job.from_func(FN, scheduled_at=T0, unique_key="nightly")
+    duplicate = Job.from_func(FN, scheduled_at=T0, unique_key="nightly")
+    fresh = Job.from_func(FN, scheduled_at=T0)
+    jobs = [holder, duplicate, fresh]
+    stored = await first.add_jobs(jobs, events=[pushed(job, first.identity) for job in jobs])
+    assert [job.id for job in stored] == [holder.id, holder.id, fresh.id]
+    await wait_for(other, 3)  # the wake-up and two events
+    await asyncio.sleep(0.05)
+    events = [n.payload for n in other if n.kind == "event"]
+    assert sorted(e["job_id"] for e in events if e) == sorted([holder.id, fresh.id])
+
+
 async def test_push_refuses_a_sync_connection(pair: tuple[PostgresStore, PostgresStore]) -> None:
     with pytest.raises(TypeError, match="AsyncConnection"):
         await pair[0].add_jobs([Job.from_func(FN)], connection=object())
@@ -247,3 +292,23 @@ async def test_a_job_pushed_by_one_scheduler_runs_on_another_and_its_result_come
     finally:
         async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as conn:
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def test_a_scheduler_push_rolled_back_is_never_announced_elsewhere(
+    pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
+) -> None:
+    first, second = pair
+    other = record(second)
+    pusher = AsyncIOScheduler(
+        stores={"default": PostgresStore(postgres_dsn, schema=first.schema)}, role="scheduler"
+    )
+    async with pusher, await psycopg.AsyncConnection.connect(postgres_dsn) as conn:
+        with pytest.raises(RuntimeError):
+            async with conn.transaction():
+                await pusher.push(Job.from_func(FN), connection=conn)
+                raise RuntimeError("the caller's transaction fails")
+        committed = await pusher.push(Job.from_func(FN))
+        await wait_for(other, 2)  # the committed push: its wake-up and its event
+        await asyncio.sleep(0.1)
+    events = [n.payload for n in other if n.kind == "event" and n.payload]
+    assert [(e["code"], e["job_id"]) for e in events] == [(JOB_PUSHED, committed.job_id)]

@@ -92,10 +92,18 @@ ADD_JOBS = (
     + "), counters AS ("
     + ENSURE_COUNTERS
     + ")"
-    + WAKE_IF_INSERTED
+    + """
+    SELECT array_agg(id), (SELECT pg_notify(%(channel)s, %(wake)s))::text,
+        CASE WHEN count(*) = %(expected)s THEN (
+            SELECT count(pg_notify(%(channel)s, m)) FROM unnest(%(announce)b::text[]) AS m
+        ) END
+    FROM inserted HAVING count(*) > 0
+"""
 )
 """Insert jobs; a job whose id, unique_key (held by an unfinished job) or fire is already
-taken is skipped. Locks only the inserted rows. Returns the ids inserted."""
+taken is skipped. Locks only the inserted rows. Returns the ids inserted. When all
+`expected` jobs were inserted, sends the event messages `announce` (their JOB_PUSHED) in the
+same transaction: other processes hear of a job only once it exists."""
 
 FIND_HOLDERS = f"""
     SELECT {JOB_COLUMNS} FROM {{schema}}.jobs

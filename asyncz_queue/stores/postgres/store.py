@@ -20,7 +20,13 @@ from asyncz_queue.jobs import WAITING_STATES, Job, JobError, JobState
 from asyncz_queue.serializers import Serializer
 from asyncz_queue.stores.base import Acquired, BaseStore, Notification
 from asyncz_queue.stores.postgres import migrator
-from asyncz_queue.stores.postgres.channel import JOBS, Listener, Outbox, channel_name
+from asyncz_queue.stores.postgres.channel import (
+    JOBS,
+    Listener,
+    Outbox,
+    channel_name,
+    pack_events,
+)
 from asyncz_queue.stores.postgres.codec import Codec
 from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
 from asyncz_queue.stores.postgres.dsn import mask_dsn
@@ -162,14 +168,23 @@ class PostgresStore(TaskMethods, BaseStore):
 
     # ---- jobs ------------------------------------------------------------------------
 
-    async def add_jobs(self, jobs: Sequence[Job], connection: Any = None) -> list[Job]:
+    async def add_jobs(
+        self,
+        jobs: Sequence[Job],
+        connection: Any = None,
+        events: Sequence[SchedulerEvent] | None = None,
+    ) -> list[Job]:
         """Store pending jobs (see `BaseStore.add_jobs`).
 
         With `connection` (a psycopg `AsyncConnection`), the jobs are written in the caller's
-        transaction: they exist, and workers anywhere are woken, only when it commits.
+        transaction: they exist, and workers anywhere are woken and hear their `events`,
+        only when it commits. The events ride on the insert statement itself when every job
+        is inserted (the usual case); otherwise those of the inserted jobs follow it.
         """
         if not jobs:
             return []
+        if events is not None and len(events) != len(jobs):
+            raise ValueError(f"add_jobs got {len(events)} events for {len(jobs)} jobs")
         fetch: Fetch = self._db.fetch
         wake = self._wake_jobs
         if connection is not None:
@@ -177,12 +192,18 @@ class PostgresStore(TaskMethods, BaseStore):
         stored: list[Job | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         inserted_any = False
+        announce = pack_events(list(events)) if events else []
+        announced = not announce
         # A holder that finishes between our insert and our look-up frees its key: insert
         # again. Bounded, as each round needs another job to take the key meanwhile.
-        for _ in range(5):
+        for attempt in range(5):
             params = self._codec.job_columns([jobs[i] for i in pending]) | self._wake(wake)
+            # The events go out with the first insert if it stores every job.
+            params["announce"] = [] if attempt else announce
+            params["expected"] = len(jobs)
             rows = await fetch(self._sql.ADD_JOBS, params)
             ids = set(rows[0][0]) if rows else set()
+            announced = announced or len(ids) == len(jobs)
             for i in pending:
                 if jobs[i].id in ids:
                     stored[i] = jobs[i]
@@ -197,6 +218,12 @@ class PostgresStore(TaskMethods, BaseStore):
             self.notify(JOBS)
         if pending:
             raise StoreUnavailableError("could not store jobs: their unique keys kept changing")
+        if events and not announced:
+            own = [e for e, job, kept in zip(events, jobs, stored, strict=True) if kept is job]
+            if own:
+                await fetch(
+                    self._sql.NOTIFY_MANY, {"channel": self.channel, "payloads": pack_events(own)}
+                )
         return [job for job in stored if job is not None]
 
     async def _fill_holders(
