@@ -6,7 +6,8 @@ from typing import Any
 
 from asyncz_queue._plugins import PluginRegistry
 from asyncz_queue.executors.asyncio import AsyncIOExecutor
-from asyncz_queue.executors.base import BaseExecutor, OnDone, resolve_callable
+from asyncz_queue.executors._threads import stop_requested
+from asyncz_queue.executors.base import BaseExecutor, OnDone, RemoteJobError, resolve_callable
 from asyncz_queue.executors.debug import DebugExecutor
 
 EXECUTORS: PluginRegistry[BaseExecutor] = PluginRegistry(
@@ -34,10 +35,10 @@ def __getattr__(name: str) -> Any:
         from asyncz_queue.executors.pool import ThreadPoolExecutor
 
         return ThreadPoolExecutor
-    if name == "ProcessPoolExecutor":
-        from asyncz_queue.executors.process import ProcessPoolExecutor
+    if name in ("ProcessPoolExecutor", "WorkerDiedError"):
+        from asyncz_queue.executors import process
 
-        return ProcessPoolExecutor
+        return getattr(process, name)
     raise AttributeError(name)
 
 
@@ -48,7 +49,10 @@ __all__ = [
     "DebugExecutor",
     "OnDone",
     "ProcessPoolExecutor",
+    "RemoteJobError",
     "ThreadPoolExecutor",
+    "WorkerDiedError",
     "register_executor",
     "resolve_callable",
+    "stop_requested",
 ]

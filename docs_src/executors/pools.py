@@ -5,7 +5,7 @@ import os
 import time
 
 from asyncz_queue import AsyncIOScheduler, Job
-from asyncz_queue.executors.pool import stop_requested
+from asyncz_queue.executors import stop_requested
 
 
 def read_sensor(name: str) -> str:  # blocking I/O: a thread

@@ -170,3 +170,13 @@ async def test_shutdown_with_wait_waits_for_thread_jobs(executor: AsyncIOExecuto
         executor.submit(job, outcomes)
     await executor.shutdown(wait=True)
     assert [outcomes.outcomes[job.id] for job in jobs] == [("slept", None)] * 3
+
+
+def test_the_thread_and_process_helpers_are_exported_from_executors() -> None:
+    import asyncz_queue.executors as executors
+    from asyncz_queue.executors import pool, process
+
+    assert executors.stop_requested is pool.stop_requested
+    assert executors.WorkerDiedError is process.WorkerDiedError
+    assert issubclass(executors.RemoteJobError, Exception)
+    assert not executors.stop_requested()  # outside a thread job
