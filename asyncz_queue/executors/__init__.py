@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from asyncz_queue._plugins import PluginRegistry
-from asyncz_queue.executors.asyncio import AsyncIOExecutor
 from asyncz_queue.executors._threads import stop_requested
+from asyncz_queue.executors.asyncio import AsyncIOExecutor
 from asyncz_queue.executors.base import BaseExecutor, OnDone, RemoteJobError, resolve_callable
 from asyncz_queue.executors.debug import DebugExecutor
 
