@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from asyncz_queue.executors._threads import ThreadRunner
 from asyncz_queue.executors.base import BaseExecutor, OnDone, resolve_callable
 from asyncz_queue.jobs import Job
 
@@ -25,16 +24,6 @@ class AsyncIOExecutor(BaseExecutor):
 
     default_max_workers: ClassVar[int] = 1000
 
-    def __init__(self, *, max_workers: int | None = None, timeout: float | None = None) -> None:
-        super().__init__(max_workers=max_workers, timeout=timeout)
-        self._threads: ThreadRunner | None = None
-
-    async def shutdown(self, wait: bool = True) -> None:
-        await super().shutdown(wait)
-        threads, self._threads = self._threads, None
-        if threads is not None:
-            threads.close()
-
     def begin(self, job: Job, on_done: OnDone) -> None:
         try:
             func, is_coroutine = resolve_callable(job.fn)
@@ -43,9 +32,7 @@ class AsyncIOExecutor(BaseExecutor):
         if is_coroutine:
             super().begin(job, on_done)
             return
-        if self._threads is None:
-            self._threads = ThreadRunner(THREADS, f"asyncz_queue-{self.name}")
-        self.start_on_thread(job, on_done, self._threads, func, False)
+        self.start_on_thread(job, on_done, self.threads(THREADS), func, False)
 
     async def run_job(self, job: Job) -> Any:
         func, _ = resolve_callable(job.fn)  # a coroutine function (see `begin`)

@@ -103,6 +103,7 @@ class BaseExecutor(ABC):
         self._stopping: dict[str, type[Exception]] = {}
         self._emptied = asyncio.Event()
         self._abandoned = 0
+        self._threads: ThreadRunner | None = None  # made by `threads()`
         #: Called (no arguments) when slots free up other than by a reported outcome, such as
         #: a thread abandoned after a timeout finally returning; the scheduler sets it to wake
         #: its work loop, which otherwise waits for the next outcome.
@@ -124,12 +125,17 @@ class BaseExecutor(ABC):
         """Stop: with `wait`, let running jobs finish; without, interrupt them.
 
         Interrupted jobs are reported with `JobInterruptedError` (the scheduler puts them
-        back to run again). Subclasses that override this call `super().shutdown(wait)`.
+        back to run again). A thread still running an abandoned job is not waited for (nor
+        does the interpreter wait for it at exit). Subclasses that override this call
+        `super().shutdown(wait)`.
         """
         if not wait:
             for job_id in list(self._running):
                 self.stop_job(job_id, JobInterruptedError)
         await self.join()
+        threads, self._threads = self._threads, None
+        if threads is not None:
+            threads.close()
 
     async def join(self) -> None:
         """Wait until every job of this executor has reported its outcome."""
@@ -266,6 +272,13 @@ class BaseExecutor(ABC):
         self._report(job, on_done, result, error)
 
     # ---- jobs on threads --------------------------------------------------------------
+
+    def threads(self, size: int) -> ThreadRunner:
+        """This executor's threads for `start_on_thread` (up to `size`, started as needed;
+        let go at shutdown)."""
+        if self._threads is None:
+            self._threads = ThreadRunner(size, f"asyncz_queue-{self.name}")
+        return self._threads
 
     def start_on_thread(
         self,

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from asyncz_queue.executors._threads import (
     StopFlag,
-    ThreadRunner,
     current_stop_flag,
     run_job_here,
     stop_requested,
@@ -38,29 +37,9 @@ class ThreadPoolExecutor(BaseExecutor):
     default_max_workers: ClassVar[int] = 10
     enforces_timeout: ClassVar[bool] = True
 
-    def __init__(self, *, max_workers: int | None = None, timeout: float | None = None) -> None:
-        super().__init__(max_workers=max_workers, timeout=timeout)
-        self._threads: ThreadRunner | None = None
-
     async def start(self) -> None:
         """Prepare the threads (they start as jobs need them)."""
-        self._ensure_threads()
-
-    def _ensure_threads(self) -> ThreadRunner:
-        if self._threads is None:
-            self._threads = ThreadRunner(self.max_workers, f"asyncz_queue-{self.name}")
-        return self._threads
-
-    async def shutdown(self, wait: bool = True) -> None:
-        """Stop: with `wait`, let running jobs finish; without, flag them and stop waiting.
-
-        Threads running abandoned jobs are not joined (they cannot be stopped), and the
-        interpreter does not wait for them when it exits.
-        """
-        await super().shutdown(wait)
-        threads, self._threads = self._threads, None
-        if threads is not None:
-            threads.close()
+        self.threads(self.max_workers)
 
     def begin(self, job: Job, on_done: OnDone) -> None:
         try:
@@ -68,7 +47,7 @@ class ThreadPoolExecutor(BaseExecutor):
         except Exception:
             super().begin(job, on_done)  # run_job raises the same error, recorded as usual
             return
-        self.start_on_thread(job, on_done, self._ensure_threads(), func, is_coroutine)
+        self.start_on_thread(job, on_done, self.threads(self.max_workers), func, is_coroutine)
 
     async def run_job(self, job: Job) -> Any:
         """One attempt on a pool thread, awaited (jobs from `submit` start on a thread
@@ -84,5 +63,6 @@ class ThreadPoolExecutor(BaseExecutor):
             else:
                 future.set_exception(error)
 
-        self._ensure_threads().submit(settle, run_job_here, func, is_coroutine, job, StopFlag())
+        threads = self.threads(self.max_workers)
+        threads.submit(settle, run_job_here, func, is_coroutine, job, StopFlag())
         return await future
