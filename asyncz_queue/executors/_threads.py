@@ -141,9 +141,9 @@ class ThreadRunner:
 
     def _work(self) -> None:
         calls, lock, outbox = self._calls, self._lock, self._outbox
+        with lock:
+            self._waiting += 1
         while True:
-            with lock:
-                self._waiting += 1
             call = calls.get()
             with lock:
                 self._waiting -= 1
@@ -151,6 +151,7 @@ class ThreadRunner:
                     return
                 self._queued -= 1
                 if call.state == _DROPPED:
+                    self._waiting += 1
                     continue
                 call.state = _RUNNING
             try:
@@ -161,6 +162,7 @@ class ThreadRunner:
                 call.state = _RETURNED
                 outbox.append(outcome)
                 first = len(outbox) == 1
+                self._waiting += 1  # back to calls.get() right away
             del call, outcome
             if first:
                 # RuntimeError: the loop has closed; nobody waits for these outcomes any more.
