@@ -133,3 +133,8 @@ def open_descriptors() -> list[str]:
 def pair(first: str, second: str) -> list[str]:
     """Return `[first, second]` (shows the order arguments arrived in)."""
     return [first, second]
+
+
+def coroutine_of(a: int, b: int) -> Any:
+    """A plain function that returns a coroutine (`async_add(a, b)`), not its result."""
+    return async_add(a, b)

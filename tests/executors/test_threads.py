@@ -180,3 +180,9 @@ def test_the_thread_and_process_helpers_are_exported_from_executors() -> None:
     assert executors.WorkerDiedError is process.WorkerDiedError
     assert issubclass(executors.RemoteJobError, Exception)
     assert not executors.stop_requested()  # outside a thread job
+
+
+async def test_a_plain_function_returning_a_coroutine_has_it_run_to_its_result(
+    executor: AsyncIOExecutor,
+) -> None:
+    assert await run(executor, Job.from_func(jobfuncs.coroutine_of, args=(40, 2))) == 42
