@@ -105,8 +105,7 @@ class ThreadRunner:
 
     def put(self, call: ThreadCall) -> None:
         """Queue `call` (on the event loop that receives its outcome)."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+        self._loop = asyncio.get_running_loop()  # where outcomes go (the latest loop's)
         with self._lock:
             # More calls waiting than threads waiting for them: start one while allowed.
             self._queued += 1
