@@ -203,7 +203,7 @@ class PostgresStore(TaskMethods, BaseStore):
             params["expected"] = len(jobs)
             rows = await fetch(self._sql.ADD_JOBS, params)
             ids = set(rows[0][0]) if rows else set()
-            announced = announced or len(ids) == len(jobs)
+            announced = announced or (attempt == 0 and len(ids) == len(jobs))
             for i in pending:
                 if jobs[i].id in ids:
                     stored[i] = jobs[i]
