@@ -79,36 +79,32 @@ ACQUIRE_TASKS = f"""
 """
 """Lease up to `limit` due tasks to `owner`."""
 
-INSERT_TASK = """
+
+def _store_task(on_conflict: str) -> str:
+    """Insert a task (and its running-instance counter); `on_conflict` says what an existing
+    id gets. Returns the id stored and wakes the schedulers."""
+    return f"""
     WITH stored AS (
-        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
+        INSERT INTO {{schema}}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
         VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
-        ON CONFLICT (id) DO NOTHING
+        ON CONFLICT (id) {on_conflict}
         RETURNING id
     ),
     counters AS (
-        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
+        INSERT INTO {{schema}}.task_instances (task_id) SELECT id FROM stored
         ON CONFLICT DO NOTHING
     )
     SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
 """
+
+
+INSERT_TASK = _store_task("DO NOTHING")
 """Add a task unless the id exists (no row returned then). Locks the new row only."""
 
-UPSERT_TASK = """
-    WITH stored AS (
-        INSERT INTO {schema}.tasks (id, next_run_time, spec, arguments, arguments_bytes)
-        VALUES (%(id)s, %(next_run_time)s, %(spec)s, %(arguments)s, %(arguments_bytes)s)
-        ON CONFLICT (id) DO UPDATE SET
-            next_run_time = EXCLUDED.next_run_time, spec = EXCLUDED.spec,
-            arguments = EXCLUDED.arguments, arguments_bytes = EXCLUDED.arguments_bytes
-        RETURNING id
-    ),
-    counters AS (
-        INSERT INTO {schema}.task_instances (task_id) SELECT id FROM stored
-        ON CONFLICT DO NOTHING
-    )
-    SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
-"""
+UPSERT_TASK = _store_task(
+    "DO UPDATE SET next_run_time = EXCLUDED.next_run_time, spec = EXCLUDED.spec, "
+    "arguments = EXCLUDED.arguments, arguments_bytes = EXCLUDED.arguments_bytes"
+)
 """Add or replace a task (its lease, if any, is kept)."""
 
 UPDATE_TASK = """
