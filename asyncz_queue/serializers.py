@@ -104,8 +104,9 @@ def callable_to_ref(func: Callable[..., Any] | str, verify: bool = True) -> str:
     caller must verify it later with `ref_to_callable`.
     """
     if isinstance(func, str):
-        if verify:
+        if verify and func not in _verified:
             ref_to_callable(func)  # fail now, at add/push time, not in a worker later
+            _verified[func] = func
         return func
     known = _verified.get(func)
     if known is not None:
@@ -139,10 +140,12 @@ def callable_to_ref(func: Callable[..., Any] | str, verify: bool = True) -> str:
         )
     with contextlib.suppress(TypeError):  # an unhashable callable object is checked each time
         _verified[func] = ref
+    _verified[ref] = ref
     return ref
 
 
-#: Callables already imported back by name (`callable_to_ref`): checked once each.
+#: Callables and references already imported back by name (`callable_to_ref`): checked
+#: once each.
 _verified: dict[Any, str] = {}
 
 

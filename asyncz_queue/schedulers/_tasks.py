@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from asyncz_queue.events import TaskEvent, constants
 from asyncz_queue.exceptions import ConflictIdError, TaskLookupError
 from asyncz_queue.jobs import Reference, utcnow
-from asyncz_queue.serializers import callable_to_ref, ref_to_callable
+from asyncz_queue.serializers import callable_to_ref
 from asyncz_queue.tasks import Task
 from asyncz_queue.triggers import BaseTrigger, build_trigger, preview_fire_times
 
@@ -50,8 +50,6 @@ class TaskAPI:
     def __init__(self) -> None:
         self._pending_tasks: list[tuple[dict[str, Any], bool]] = []
         self._background: set[asyncio.Task[Any]] = set()
-        # References imported back once already (a decorated function's is not, at first).
-        self._verified_refs: set[str] = set()
 
     async def add_task(
         self,
@@ -138,13 +136,10 @@ class TaskAPI:
         for key in ("retry_backoff", "retry_backoff_max", "timeout"):
             options[key] = self.task_defaults[key]
         task_trigger = build_trigger(trigger, self.timezone, **trigger_args)
-        ref = callable_to_ref(fn, verify=_verify)
-        if _verify:
-            self._verified_refs.add(ref)
         values: dict[str, Any] = {
             "id": id or uuid.uuid4().hex,
             "name": name,
-            "fn": ref,
+            "fn": callable_to_ref(fn, verify=_verify),
             "args": tuple(args or ()),
             "kwargs": dict(kwargs or {}),
             "trigger": task_trigger,
@@ -169,9 +164,7 @@ class TaskAPI:
         return task
 
     async def _store_task(self, values: dict[str, Any], replace_existing: bool) -> Task:
-        if values["fn"] not in self._verified_refs:  # a decorated function's, at first
-            ref_to_callable(values["fn"])
-            self._verified_refs.add(values["fn"])
+        callable_to_ref(values["fn"])  # a decorated function's is verified only now
         if "next_run_time" not in values:
             trigger: BaseTrigger = values["trigger"]
             values = {
