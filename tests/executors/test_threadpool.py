@@ -143,3 +143,15 @@ async def test_shutdown_without_wait_interrupts_and_flags_running_jobs(tmp_path:
     assert outcomes.outcomes[job.id][1].type_name.endswith("JobInterruptedError")
     await until(lambda: marker.exists() and marker.read_text() != "")  # written, not just made
     assert marker.read_text() == "stopped"
+
+
+async def test_run_job_awaited_directly_runs_one_attempt_on_a_pool_thread(
+    pool: ThreadPoolExecutor,
+) -> None:
+    # submit() starts jobs on a thread without an asyncio task; run_job is the awaitable
+    # form of the same attempt, for subclasses and direct callers.
+    job = Job.from_func(jobfuncs.whoami)
+    seen = await pool.run_job(job)
+    assert seen["thread"] != threading.get_ident() and seen["job_id"] == job.id
+    with pytest.raises(ValueError, match="boom"):
+        await pool.run_job(Job.from_func(jobfuncs.fail, args=("boom",)))
