@@ -94,11 +94,12 @@ def encode_event(event: SchedulerEvent, limit: int = MAX_PAYLOAD - 4) -> bytes:
     try:
         body = orjson.dumps(event, default=repr, option=orjson.OPT_NON_STR_KEYS)
     except TypeError:  # what orjson cannot encode (lone surrogates, huge integers)
-        return bound_event(event.to_dict(), limit).encode()
-    text = b'{"kind":"' + event.kind.encode() + b'",' + body[1:]
-    if len(text) > limit:
-        return bound_event(event.to_dict(), limit).encode()
-    return text
+        body = None
+    if body is not None:
+        text = b'{"kind":"' + event.kind.encode() + b'",' + body[1:]
+        if len(text) <= limit:
+            return text
+    return bound_event(event.to_dict(), limit).encode()
 
 
 def pack_events(events: list[SchedulerEvent]) -> list[str]:
@@ -109,13 +110,17 @@ def pack_events(events: list[SchedulerEvent]) -> list[str]:
     for event in events:
         text = encode_event(event)
         if chunk and size + len(text) + 1 > MAX_PAYLOAD:
-            messages.append((b"e:[" + b",".join(chunk) + b"]").decode())
+            messages.append(_message(chunk))
             chunk, size = [], 3
         chunk.append(text)
         size += len(text) + 1
     if chunk:
-        messages.append((b"e:[" + b",".join(chunk) + b"]").decode())
+        messages.append(_message(chunk))
     return messages
+
+
+def _message(chunk: list[bytes]) -> str:
+    return (b"e:[" + b",".join(chunk) + b"]").decode()
 
 
 def _dumps(value: Any) -> str:
