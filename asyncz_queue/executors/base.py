@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from asyncz_queue._waiting import wait_event
 from asyncz_queue.exceptions import (
     JobCancelledError,
     JobInterruptedError,
@@ -141,12 +142,7 @@ class BaseExecutor(ABC):
         """Wait until every job of this executor has reported its outcome."""
         while self._running:
             self._emptied.clear()
-            waiter = asyncio.ensure_future(self._emptied.wait())
-            try:
-                # Not asyncio.timeout + suppress: on 3.11 that can swallow a cancel.
-                await asyncio.wait([waiter], timeout=1.0)
-            finally:
-                waiter.cancel()
+            await wait_event(self._emptied, 1.0)
             self._sweep()
 
     def _sweep(self) -> None:

@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from datetime import tzinfo
 from typing import Any
 
+from asyncz_queue._waiting import wait_event
 from asyncz_queue.events import EventBroker, JobEvent, SchedulerEvent, constants
 from asyncz_queue.events.models import event_from_dict
 from asyncz_queue.exceptions import (
@@ -346,14 +347,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if delay is None:  # the memory store's usual case: no timer, no extra task
             await wakeup.wait()
             return
-        # Not `asyncio.timeout` + suppress(TimeoutError): on 3.11 a cancel that lands as the
-        # timeout expires comes out as TimeoutError, and suppressing it loses the cancel
-        # (shutdown then waits for the loop for ever). `asyncio.wait` never eats a cancel.
-        waiter = asyncio.ensure_future(wakeup.wait())
-        try:
-            await asyncio.wait([waiter], timeout=delay)
-        finally:
-            waiter.cancel()
+        await wait_event(wakeup, delay)
 
     async def run_loop(
         self,
