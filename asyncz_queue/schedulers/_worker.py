@@ -206,10 +206,13 @@ class Worker:
     # ---- housekeeping --------------------------------------------------------------
 
     def running_job_ids(self) -> dict[str, list[str]]:
-        """Ids of the jobs running here, by store name."""
+        """Ids of the jobs whose lease this worker holds, by store name: those running here
+        and those whose outcome waits to be written (while the store is away, say)."""
         by_store: dict[str, list[str]] = defaultdict(list)
         for job_id, store_name in self._origin.items():
             by_store[store_name].append(job_id)
+        for store_name, jobs in self._outcomes.items():
+            by_store[store_name].extend(job.id for job in jobs)
         return by_store
 
     async def housekeeping_loop(self) -> None:

@@ -1,0 +1,59 @@
+"""A worker keeps the lease of a finished job until its outcome is written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+
+from asyncz_queue import AsyncIOScheduler, Job, JobState
+from asyncz_queue.exceptions import StoreUnavailableError
+from asyncz_queue.jobs import utcnow
+from asyncz_queue.stores import MemoryStore
+
+pytestmark = pytest.mark.anyio
+
+LEASE = 30.0
+
+
+class AwayStore(MemoryStore):
+    """A memory store whose outcome writes fail while `away` (a database restarting)."""
+
+    away = True
+
+    async def complete_jobs(self, worker_id: str, jobs: Sequence[Job]) -> list[Job]:
+        if self.away:
+            raise StoreUnavailableError("the store is away")
+        return await super().complete_jobs(worker_id, jobs)
+
+
+async def test_an_unwritten_outcome_keeps_its_lease_and_is_written_when_the_store_is_back() -> None:
+    store = AwayStore()
+    scheduler = AsyncIOScheduler(stores={"default": store}, lease_seconds=LEASE)
+    async with scheduler:
+        try:
+            await _check_lease_held_then_written(scheduler, store)
+        finally:
+            store.away = False  # so that shutdown can write what is left
+
+
+async def _check_lease_held_then_written(scheduler: AsyncIOScheduler, store: AwayStore) -> None:
+    ref = await scheduler.push("tests.schedulers.funcs:add", 1, 2)
+    worker = scheduler._worker
+    assert worker is not None
+    executor = scheduler.executors["default"]
+    async with asyncio.timeout(10):  # it ran; its outcome waits for the store
+        while ref.job_id in executor.running_jobs or (
+            (await ref.get()).state is not JobState.RUNNING
+        ):
+            await asyncio.sleep(0.01)
+    assert worker.running_job_ids() == {"default": [ref.job_id]}
+    # Later than the lease taken at the claim: it is renewed, not rescued as lost.
+    await worker.housekeeping(utcnow() + timedelta(seconds=2 * LEASE))
+    job = await ref.get()
+    assert job.state is JobState.RUNNING and job.lease_until is not None
+    assert job.lease_until > utcnow() + timedelta(seconds=2 * LEASE)
+    store.away = False
+    assert (await ref.wait(timeout=10)).result == 3
