@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import tzinfo
+from datetime import UTC, tzinfo
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from asyncz_queue.exceptions import ConfigurationError
 from asyncz_queue.executors import EXECUTORS, BaseExecutor
 from asyncz_queue.stores import STORES, BaseStore
+from asyncz_queue.triggers import _tz
+from asyncz_queue.triggers.base import InvalidTriggerError
 
 Role = Literal["scheduler", "worker", "both"]
 ROLES: tuple[str, ...] = ("scheduler", "worker", "both")
@@ -61,15 +62,12 @@ def build_task_defaults(config: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def resolve_timezone(timezone: str | tzinfo | None) -> tzinfo:
-    """A tzinfo from an IANA name or tzinfo; None means UTC."""
-    if timezone is None:
-        return ZoneInfo("UTC")
-    if isinstance(timezone, tzinfo):
-        return timezone
+    """A tzinfo from an IANA name, a `+HH:MM` offset or a tzinfo; None and "UTC" mean
+    `datetime.UTC`, the zone of `utcnow()` (datetimes that share a tzinfo object compare
+    about 10x faster than ones that do not, and the fire loop compares them per task)."""
     try:
-        return ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        # OSError: a directory of zones ("America") or a name too long for a file.
+        return _tz.resolve_timezone(timezone) or UTC
+    except InvalidTriggerError:
         raise ConfigurationError(f"unknown timezone {timezone!r}") from None
 
 
