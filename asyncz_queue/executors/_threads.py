@@ -12,6 +12,7 @@ batch instead of once per job.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import inspect
@@ -25,8 +26,6 @@ from asyncz_queue.jobs import Job, set_current_job
 #: Called on the loop with `(result, None)` or `(None, exception)` when a call returns.
 OnOutcome = Callable[[Any, "BaseException | None"], None]
 
-_QUEUED, _RUNNING, _RETURNED, _DROPPED = 0, 1, 2, 3
-
 
 class ThreadCall:
     """One call handed to a `ThreadRunner`: `run()` on a thread, then `outcome()` on the loop.
@@ -34,11 +33,11 @@ class ThreadCall:
     Subclasses carry what their call needs in their own slots (one object per call).
     """
 
-    __slots__ = ("abandoned", "on_return", "state")
+    __slots__ = ("abandoned", "on_return", "returned")
 
     def __init__(self) -> None:
-        self.state = _QUEUED
         self.abandoned = False
+        self.returned = False
         self.on_return: Callable[[], None] | None = None
 
     def run(self) -> Any:
@@ -79,6 +78,12 @@ class FunctionCall(ThreadCall):
 class ThreadRunner:
     """Runs calls on up to `size` daemon threads, started as they are needed.
 
+    No lock on the way in or out: the loop and the threads meet only in operations the GIL
+    makes atomic (`SimpleQueue.put/get`, `dict.pop`, `deque.append/popleft`). A lock taken
+    by both sides for every call made the loop's thread wait for a worker thread to get the
+    GIL back just to release it. Every count that decides whether to start a thread is kept
+    on the loop's thread alone.
+
     Daemon threads: a thread still running a function when the interpreter exits is not
     waited for (the scheduler's `shutdown(wait=True)` waits for every job before that).
     """
@@ -87,11 +92,15 @@ class ThreadRunner:
         self.size = size
         self.name = name
         self._calls: queue.SimpleQueue[ThreadCall | None] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._outbox: list[tuple[ThreadCall, Any, BaseException | None]] = []
+        #: Calls no thread has taken yet. Whoever pops a call first owns it: a thread runs
+        #: it, `abandon()` withdraws it.
+        self._queued: dict[ThreadCall, bool] = {}
+        self._outbox: collections.deque[tuple[ThreadCall, Any, BaseException | None]] = (
+            collections.deque()
+        )
+        self._signalled = False  # a `_deliver` is on its way to the loop
         self._threads = 0
-        self._waiting = 0  # threads waiting for a call
-        self._queued = 0  # calls no thread has taken yet
+        self._unfinished = 0  # calls put and neither delivered nor withdrawn (loop only)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def submit(
@@ -106,12 +115,12 @@ class ThreadRunner:
     def put(self, call: ThreadCall) -> None:
         """Queue `call` (on the event loop that receives its outcome)."""
         self._loop = asyncio.get_running_loop()  # where outcomes go (the latest loop's)
-        with self._lock:
-            # More calls waiting than threads waiting for them: start one while allowed.
-            self._queued += 1
-            short = self._queued > self._waiting
+        self._queued[call] = True
         self._calls.put(call)
-        if short and self._threads < self.size:
+        self._unfinished += 1
+        # More calls than threads (counting a finished call as busy until it is delivered,
+        # so this never starts fewer threads than needed): start one while allowed.
+        if self._unfinished > self._threads < self.size:
             self._threads += 1
             threading.Thread(
                 target=self._work, name=f"{self.name}-{self._threads}", daemon=True
@@ -121,14 +130,14 @@ class ThreadRunner:
         """Give up on `call`: its `outcome()` will not be called. True while a thread still
         runs it (that thread stays busy until the function returns; then `on_return` is
         called on the loop); False when it had returned, or had not started (it never will)."""
-        with self._lock:
-            call.abandoned = True
-            if call.state == _QUEUED:
-                call.state = _DROPPED
-            elif call.state == _RUNNING:
-                call.on_return = on_return
-                return True
-        return False
+        call.abandoned = True
+        if self._queued.pop(call, False):
+            self._unfinished -= 1  # withdrawn before a thread took it
+            return False
+        if call.returned:
+            return False
+        call.on_return = on_return
+        return True
 
     def close(self) -> None:
         """Let idle threads end; busy ones end after their current call."""
@@ -139,40 +148,36 @@ class ThreadRunner:
     # ---- the threads -----------------------------------------------------------------
 
     def _work(self) -> None:
-        calls, lock, outbox = self._calls, self._lock, self._outbox
-        with lock:
-            self._waiting += 1
+        calls, queued, outbox = self._calls, self._queued, self._outbox
         while True:
             call = calls.get()
-            with lock:
-                self._waiting -= 1
-                if call is None:
-                    return
-                self._queued -= 1
-                if call.state == _DROPPED:
-                    self._waiting += 1
-                    continue
-                call.state = _RUNNING
+            if call is None:
+                return
+            if not queued.pop(call, False):
+                continue  # withdrawn by `abandon()`
             try:
                 outcome = (call, call.run(), None)
             except BaseException as exc:  # handed to the loop, like any other outcome
                 outcome = (call, None, exc)
-            with lock:
-                call.state = _RETURNED
-                outbox.append(outcome)
-                first = len(outbox) == 1
-                self._waiting += 1  # back to calls.get() right away
+            call.returned = True
+            outbox.append(outcome)
             del call, outcome
-            if first:
+            if not self._signalled:
+                # Another thread may signal too: a spare `_deliver` finds nothing to do.
+                self._signalled = True
                 # RuntimeError: the loop has closed; nobody waits for these outcomes any more.
                 with contextlib.suppress(RuntimeError):
                     self._loop.call_soon_threadsafe(self._deliver)  # type: ignore[union-attr]
 
     def _deliver(self) -> None:
-        with self._lock:
-            outcomes = self._outbox.copy()
-            self._outbox.clear()
-        for call, result, error in outcomes:
+        # Cleared before draining: an outcome appended after this point either is drained
+        # below or finds the flag clear and signals again.
+        self._signalled = False
+        outbox = self._outbox
+        count = len(outbox)
+        self._unfinished -= count
+        for _ in range(count):
+            call, result, error = outbox.popleft()
             if not call.abandoned:
                 call.outcome(result, error)
             elif call.on_return is not None:
