@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from asyncz_queue.jobs import Job, JobState, new_id
+from asyncz_queue.jobs import FRESH, Job, JobState, new_id
 from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
 
@@ -87,14 +87,7 @@ class Task(BaseModel):
                 "unique_key": None,
                 "scheduled_at": scheduled_at,
                 "created_at": now,
-                "started_at": None,
-                "completed_at": None,
-                "worker_id": None,
-                "lease_until": None,
-                "result": None,
-                "error_type": None,
-                "error": None,
-                "errors": (),
+                **FRESH,
             }
         )
 

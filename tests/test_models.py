@@ -67,6 +67,28 @@ def test_job_refuses_bad_options(change: dict[str, object], message: str) -> Non
         Job.from_func(FN, **change)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},  # built without pydantic: every value is of its field's type already
+        {"args": [1], "kwargs": {"k": "v"}, "timeout": 2.5, "unique_key": "u", "priority": -1},
+        {"timeout": 2, "priority": "3", "retry_backoff": 1},  # converted by validation
+    ],
+)
+def test_from_func_builds_the_job_validation_would(options: dict[str, object]) -> None:
+    job = Job.from_func(FN, scheduled_at=T0, **options)  # type: ignore[arg-type]
+    validated = Job.model_validate(job.model_dump())
+    assert validated == job
+    assert list(job.__dict__) == list(validated.__dict__)  # dumps in the same field order
+    assert type(job.priority) is int and type(job.retry_backoff) is float
+    assert job.timeout is None or type(job.timeout) is float
+
+
+def test_from_func_refuses_keyword_arguments_that_are_not_strings() -> None:
+    with pytest.raises(ValidationError, match="kwargs"):
+        Job.from_func(FN, kwargs={1: "one"})  # type: ignore[dict-item]
+
+
 def test_retry_on_limits_which_errors_are_retried() -> None:
     job = Job.from_func(FN, max_attempts=3, retry_on=[KeyError]).evolve(attempts=1)
     assert job.should_retry(JobError.from_exception(KeyError("k")))
