@@ -26,6 +26,7 @@ from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.stores.postgres.channel import (
     MAX_PAYLOAD,
+    Listener,
     bound_event,
     encode_event,
     pack_events,
@@ -173,11 +174,26 @@ def test_bound_event_always_fits(payload: dict[str, Any]) -> None:
 
 def test_pack_events_fills_messages_under_the_limit() -> None:
     events = [JobEvent(code=1, job_id=str(i), traceback="t€" * 700) for i in range(10)]
-    messages = pack_events(events)
+    messages = pack_events(events, "s1")
     assert 1 < len(messages) < 10
-    assert all(len(m.encode()) < 8000 for m in messages)
-    unpacked = [event for m in messages for event in json.loads(m[2:])]
+    assert all(len(m.encode()) < 8000 and m.startswith("e:s1:[") for m in messages)
+    unpacked = [event for m in messages for event in json.loads(m.split(":", 2)[2])]
     assert [event_from_dict(e) for e in unpacked] == events
+
+
+def test_a_listener_skips_its_own_event_messages_without_decoding_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delivered: list[Notification] = []
+    listener = Listener(lambda: None, "chan", "me", "my-identity", delivered.append, 10.0)
+    listener.dispatch("e:me:[not json")  # its own: not even parsed
+    assert delivered == [] and "malformed" not in caplog.text
+    listener.dispatch("e:other:[not json")
+    assert "malformed" in caplog.text
+    ours, theirs = (JobEvent(code=1, scheduler_identity=who) for who in ("my-identity", "x"))
+    for message in pack_events([ours, theirs], "other"):
+        listener.dispatch(message)
+    assert [n.payload["scheduler_identity"] for n in delivered] == ["x"]
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
 """LISTEN/NOTIFY: one channel per schema that wakes loops and carries events between processes.
 
 Messages are short text payloads: `t:<sender>` (tasks changed), `j:<sender>` (jobs became
-available), `c:<sender>:<job id>` (stop this job), `e:[<event dict>, ...]` (events). A store
-ignores its own wake-ups and cancel requests (it delivers them locally at once) and the
-events of its own scheduler identity.
+available), `c:<sender>:<job id>` (stop this job), `e:<sender>:[<event dict>, ...]` (events).
+A store ignores its own messages without decoding them (it delivered them locally at once),
+and events of its own scheduler identity.
 
 Events are encoded with orjson, straight from their dataclass: a busy worker broadcasts two
 events per job, and the standard library's `to_dict()` + `json.dumps` cost it about six
@@ -102,25 +102,22 @@ def encode_event(event: SchedulerEvent, limit: int = MAX_PAYLOAD - 4) -> bytes:
     return bound_event(event.to_dict(), limit).encode()
 
 
-def pack_events(events: list[SchedulerEvent]) -> list[str]:
-    """Event messages (`e:[...]`), each under the NOTIFY limit, holding every event."""
+def pack_events(events: list[SchedulerEvent], sender: str) -> list[str]:
+    """Event messages (`e:<sender>:[...]`), each under the NOTIFY limit, holding every event."""
+    head = b"e:" + sender.encode() + b":["
     messages: list[str] = []
     chunk: list[bytes] = []
-    size = 3
+    size = len(head) + 1
     for event in events:
-        text = encode_event(event)
+        text = encode_event(event, MAX_PAYLOAD - len(head) - 1)
         if chunk and size + len(text) + 1 > MAX_PAYLOAD:
-            messages.append(_message(chunk))
-            chunk, size = [], 3
+            messages.append((head + b",".join(chunk) + b"]").decode())
+            chunk, size = [], len(head) + 1
         chunk.append(text)
         size += len(text) + 1
     if chunk:
-        messages.append(_message(chunk))
+        messages.append((head + b",".join(chunk) + b"]").decode())
     return messages
-
-
-def _message(chunk: list[bytes]) -> str:
-    return (b"e:[" + b",".join(chunk) + b"]").decode()
 
 
 def _dumps(value: Any) -> str:
@@ -131,8 +128,9 @@ class Outbox:
     """Sends events to the channel in batches: those published in the same moment share
     one statement, packed into as few messages as fit."""
 
-    def __init__(self, send: Callable[[list[str]], Awaitable[None]]) -> None:
+    def __init__(self, send: Callable[[list[str]], Awaitable[None]], sender: str) -> None:
         self._send = send
+        self._sender = sender
         self._queue: list[SchedulerEvent] = []
         self._sending: asyncio.Task[None] | None = None
 
@@ -153,7 +151,7 @@ class Outbox:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await self._send(pack_events(batch))
+                await self._send(pack_events(batch, self._sender))
             except Exception as exc:
                 logger.warning("could not send %d event(s) to other processes: %s", len(batch), exc)
 
@@ -254,8 +252,11 @@ class Listener:
             if sender != self._sender and job_id:
                 self._deliver(Notification("cancel", {"job_id": job_id}))
         elif kind == "e":
+            sender, _, body = rest.partition(":")
+            if sender == self._sender:
+                return
             try:
-                events = orjson.loads(rest)
+                events = orjson.loads(body)
             except ValueError:
                 logger.warning("ignored a malformed event message on the channel")
                 return

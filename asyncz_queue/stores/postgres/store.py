@@ -107,7 +107,7 @@ class PostgresStore(TaskMethods, BaseStore):
         self._wake_tasks = f"t:{self._sender}"
         self._db = Database(dsn, min_size, max_size, timeout, f"asyncz_queue:{schema}")
         self._listener: Listener | None = None
-        self._outbox = Outbox(self._notify_many)
+        self._outbox = Outbox(self._notify_many, self._sender)
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self.dsn!r} schema={self.schema!r}>"
@@ -192,7 +192,7 @@ class PostgresStore(TaskMethods, BaseStore):
         stored: list[Job | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         inserted_any = False
-        announce = pack_events(list(events)) if events else []
+        announce = pack_events(list(events), self._sender) if events else []
         announced = not announce
         # A holder that finishes between our insert and our look-up frees its key: insert
         # again. Bounded, as each round needs another job to take the key meanwhile.
@@ -222,7 +222,8 @@ class PostgresStore(TaskMethods, BaseStore):
             own = [e for e, job, kept in zip(events, jobs, stored, strict=True) if kept is job]
             if own:
                 await fetch(
-                    self._sql.NOTIFY_MANY, {"channel": self.channel, "payloads": pack_events(own)}
+                    self._sql.NOTIFY_MANY,
+                    {"channel": self.channel, "payloads": pack_events(own, self._sender)},
                 )
         return [job for job in stored if job is not None]
 
