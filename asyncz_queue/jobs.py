@@ -241,8 +241,7 @@ class Job(BaseModel):
         For the scheduler's own jobs, whose values it made itself; 5-10x faster than
         `model_construct`.
         """
-        job = cls.__new__(cls)
-        _set = object.__setattr__
+        job = _new(cls)
         _set(job, "__dict__", values)
         _set(job, "__pydantic_fields_set__", _ALL_FIELDS)
         _set(job, "__pydantic_extra__", None)
@@ -251,7 +250,9 @@ class Job(BaseModel):
 
     def evolve(self, **changes: Any) -> Job:
         """A copy with `changes` applied without validation (for internal state changes)."""
-        return Job.build({**self.__dict__, **changes})
+        values = self.__dict__.copy()
+        values.update(changes)
+        return Job.build(values)
 
     def should_retry(self, error: JobError) -> bool:
         """Whether this failed attempt is tried again (attempts left and `retry_on` matches)."""
@@ -348,6 +349,8 @@ class Reference:
 
 
 _ALL_FIELDS = frozenset(Job.model_fields)
+_new = object.__new__
+_set = object.__setattr__
 
 #: The last fields of a job that has not run yet, in field order (what `from_func` and
 #: `Task.job_for` end with: a model dumps its fields in the order of its `__dict__`).

@@ -66,7 +66,8 @@ class Task(BaseModel):
         `scheduled_at` is stored in UTC: an instant in a repeated DST hour never compares
         equal to the same instant in another zone, and fires are deduplicated by it.
         """
-        scheduled_at = scheduled_at.astimezone(UTC)
+        if scheduled_at.tzinfo is not UTC:
+            scheduled_at = scheduled_at.astimezone(UTC)
         return Job.build(
             {
                 "id": new_id(),
@@ -112,10 +113,25 @@ def plan_fire(task: Task, now: datetime, timezone: tzinfo) -> FirePlan:
     Pure: the caller supplies `now`. Run times older than `mistrigger_grace_time` are missed;
     with `coalesce` all due run times collapse into the latest one.
     """
-    plan = FirePlan()
-    due: list[datetime] = []
     run_time = task.next_run_time
+    if run_time is None or run_time > now:
+        return FirePlan(next_run_time=run_time)
     trigger = task.trigger
+    following = trigger.get_next_trigger_time(timezone, run_time, now)
+    if following is not None and following <= now:
+        return _plan_catch_up(task, now, timezone, [run_time, following])
+    # The usual case: exactly one run time is due.
+    grace = task.mistrigger_grace_time
+    if grace is not None and (now - run_time).total_seconds() > grace:
+        return FirePlan([], [run_time], following)
+    return FirePlan([run_time], [], following)
+
+
+def _plan_catch_up(task: Task, now: datetime, timezone: tzinfo, due: list[datetime]) -> FirePlan:
+    """`plan_fire` for a task with several run times due (it was late): `due` holds the
+    first ones; walk to the present, then apply coalesce and the grace time to each."""
+    trigger = task.trigger
+    run_time: datetime | None = trigger.get_next_trigger_time(timezone, due[-1], now)
     while run_time is not None and run_time <= now:
         due.append(run_time)
         if len(due) >= MAX_CATCH_UP:
@@ -123,9 +139,7 @@ def plan_fire(task: Task, now: datetime, timezone: tzinfo) -> FirePlan:
             run_time = trigger.get_next_trigger_time(timezone, None, now + _EPSILON)
             break
         run_time = trigger.get_next_trigger_time(timezone, run_time, now)
-    plan.next_run_time = run_time
-    if not due:
-        return plan
+    plan = FirePlan(next_run_time=run_time)
     grace = task.mistrigger_grace_time
     if task.coalesce:
         due = due[-1:]

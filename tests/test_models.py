@@ -157,6 +157,19 @@ def test_a_finished_trigger_gives_no_next_run_time() -> None:
     assert plan.run_times == [T0] and plan.next_run_time is None
 
 
+def test_a_single_late_run_time_past_the_grace_time_is_missed() -> None:
+    task = Task(
+        id="d", fn=FN, trigger=DateTrigger(run_at=T0), next_run_time=T0, mistrigger_grace_time=1
+    )
+    plan = plan_fire(task, T0 + timedelta(seconds=5), UTC)
+    assert plan.missed == [T0] and plan.run_times == [] and plan.next_run_time is None
+
+
+def test_a_task_not_due_yet_fires_nothing_and_keeps_its_time() -> None:
+    plan = plan_fire(interval_task(), T0 - timedelta(seconds=1), UTC)
+    assert plan.run_times == [] and plan.missed == [] and plan.next_run_time == T0
+
+
 def test_long_outage_with_tiny_interval_does_not_walk_every_run_time() -> None:
     task = Task(
         id="fast",
