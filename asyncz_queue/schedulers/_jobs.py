@@ -66,15 +66,12 @@ class JobAPI:
         target = self.store(store)
         for job in jobs:
             self.check_executor(job.executor)
-        events = None
-        if self.broker.wants(constants.JOB_PUSHED) or target.broadcasts:
-            events = [job_event(constants.JOB_PUSHED, job, self.identity) for job in jobs]
         # Other processes hear of each job with its insert (in the caller's transaction).
-        stored = await target.add_jobs(jobs, connection=connection, events=events)
-        if events is not None:
-            for event, job, kept in zip(events, jobs, stored, strict=True):
+        stored = await target.add_jobs(jobs, connection=connection, announce=target.broadcasts)
+        if self.broker.wants(constants.JOB_PUSHED):
+            for job, kept in zip(jobs, stored, strict=True):
                 if kept is job:  # not a job that held the unique key already
-                    self.broker.publish(event)
+                    self.broker.publish(job_event(constants.JOB_PUSHED, job, self.identity))
         return [Reference(job.id, self) for job in stored]
 
     async def get_job(self, job_id: str) -> Job:

@@ -172,10 +172,7 @@ class BaseStore(ABC):
 
     @abstractmethod
     async def add_jobs(
-        self,
-        jobs: Sequence[Job],
-        connection: Any = None,
-        events: Sequence[SchedulerEvent] | None = None,
+        self, jobs: Sequence[Job], connection: Any = None, announce: bool = False
     ) -> list[Job]:
         """Store pending jobs; returns, in order, the stored job for each.
 
@@ -184,9 +181,9 @@ class BaseStore(ABC):
         `connection`: write inside the caller's own transaction (PostgreSQL: a psycopg
         `AsyncConnection`), so the jobs exist only if it commits; a store without
         transactions raises `ValueError` when given one.
-        `events`: one per job (the scheduler's `JOB_PUSHED`), sent to the other processes
-        (as `publish` does) with the insert of that job, in its transaction; the event of a
-        job not stored is dropped. Stores that do not broadcast ignore them.
+        `announce`: tell the other processes sharing the store of each job stored, as the
+        `JOB_PUSHED` event of this store's scheduler (the identity given to `start`), with
+        the insert of that job, in its transaction. Stores that do not broadcast ignore it.
         """
 
     @abstractmethod

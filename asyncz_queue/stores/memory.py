@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from asyncz_queue.events import SchedulerEvent
 from asyncz_queue.exceptions import ConflictIdError, JobLookupError, TaskLookupError
 from asyncz_queue.jobs import FINISHED_STATES, WAITING_STATES, Job, JobError, JobState
 from asyncz_queue.serializers import Serializer
@@ -176,7 +175,7 @@ class MemoryStore(BaseStore):
         self,
         jobs: Sequence[Job],
         connection: Any = None,
-        events: Sequence[SchedulerEvent] | None = None,
+        announce: bool = False,
     ) -> list[Job]:
         if connection is not None:
             raise ValueError("the memory store has no transactions: push without connection=")

@@ -22,6 +22,7 @@ from asyncz_queue.events import JobEvent
 from asyncz_queue.events.constants import JOB_PUSHED
 from asyncz_queue.events.models import event_from_dict
 from asyncz_queue.jobs import Job
+from asyncz_queue.schedulers._events import job_event
 from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.stores.postgres.channel import (
@@ -30,6 +31,7 @@ from asyncz_queue.stores.postgres.channel import (
     bound_event,
     encode_event,
     pack_events,
+    pack_pushed,
 )
 from asyncz_queue.tasks import Task
 from asyncz_queue.triggers import IntervalTrigger
@@ -181,6 +183,24 @@ def test_pack_events_fills_messages_under_the_limit() -> None:
     assert [event_from_dict(e) for e in unpacked] == events
 
 
+def test_pushed_jobs_arrive_as_their_job_pushed_events_in_compact_messages() -> None:
+    jobs = [Job.from_func(FN, executor=f"ex{i % 3}") for i in range(300)]
+    jobs.append(Job.from_func(FN).evolve(task_id="nightly"))
+    huge = Job.from_func(FN).evolve(id="x" * 9000)  # cut to fit, as any event is
+    messages = pack_pushed([*jobs, huge], "pusher", "s1")
+    assert 1 < len(messages) < 6
+    assert all(len(m.encode()) < 8000 for m in messages)
+    delivered: list[Notification] = []
+    listener = Listener(lambda: None, "chan", "s2", "worker", delivered.append, 10.0)
+    for message in messages:
+        listener.dispatch(message)
+    events = [event_from_dict(n.payload) for n in delivered if n.payload]
+    assert len(events) == len(jobs) + 1 and events[-1].job_id.startswith("xxx")
+    for event, job in zip(events, jobs, strict=False):
+        expected = job_event(JOB_PUSHED, job, "pusher")
+        assert replace(event, timestamp=expected.timestamp) == expected
+
+
 def test_a_listener_skips_its_own_event_messages_without_decoding_them(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -241,10 +261,6 @@ async def test_a_push_inside_a_rolled_back_transaction_leaves_no_job(
     assert own == other == [Notification("jobs")]
 
 
-def pushed(job: Job, identity: str) -> JobEvent:
-    return JobEvent(code=JOB_PUSHED, job_id=job.id, scheduler_identity=identity)
-
-
 async def test_pushed_events_reach_other_processes_only_when_the_push_commits(
     pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
 ) -> None:
@@ -254,12 +270,10 @@ async def test_pushed_events_reach_other_processes_only_when_the_push_commits(
     async with await psycopg.AsyncConnection.connect(postgres_dsn) as conn:
         with pytest.raises(RuntimeError):
             async with conn.transaction():
-                await first.add_jobs(
-                    [dropped], connection=conn, events=[pushed(dropped, first.identity)]
-                )
+                await first.add_jobs([dropped], connection=conn, announce=True)
                 raise RuntimeError("the caller's transaction fails")
         async with conn.transaction():
-            await first.add_jobs([kept], connection=conn, events=[pushed(kept, first.identity)])
+            await first.add_jobs([kept], connection=conn, announce=True)
             await asyncio.sleep(0.1)
             assert [n.kind for n in other] == []  # not before the commit
     await wait_for(other, 2)  # the wake-up and the event
@@ -277,7 +291,7 @@ async def test_a_job_kept_out_by_its_unique_key_announces_nothing(
     duplicate = Job.from_func(FN, scheduled_at=T0, unique_key="nightly")
     fresh = Job.from_func(FN, scheduled_at=T0)
     jobs = [holder, duplicate, fresh]
-    stored = await first.add_jobs(jobs, events=[pushed(job, first.identity) for job in jobs])
+    stored = await first.add_jobs(jobs, announce=True)
     assert [job.id for job in stored] == [holder.id, holder.id, fresh.id]
     await wait_for(other, 3)  # the wake-up and two events
     await asyncio.sleep(0.05)

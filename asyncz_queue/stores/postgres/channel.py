@@ -1,9 +1,12 @@
 """LISTEN/NOTIFY: one channel per schema that wakes loops and carries events between processes.
 
 Messages are short text payloads: `t:<sender>` (tasks changed), `j:<sender>` (jobs became
-available), `c:<sender>:<job id>` (stop this job), `e:<sender>:[<event dict>, ...]` (events).
-A store ignores its own messages without decoding them (it delivered them locally at once),
-and events of its own scheduler identity.
+available), `c:<sender>:<job id>` (stop this job), `e:<sender>:[<event dict>, ...]` (events),
+and `p:<sender>:{"i": identity, "t": timestamp, "j": [[job id, task id, executor,
+scheduled_at], ...]}` (the `JOB_PUSHED` events of a push, about a quarter of their size as
+event dicts: a bulk push of 10,000 jobs sends 0.9 MB instead of 3.2). A store ignores its own
+messages without decoding them (it delivered them locally at once), and events of its own
+scheduler identity.
 
 Events are encoded with orjson, straight from their dataclass: a busy worker broadcasts two
 events per job, and the standard library's `to_dict()` + `json.dumps` cost it about six
@@ -17,15 +20,17 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg import sql
 
-from asyncz_queue.events import SchedulerEvent
+from asyncz_queue.events import JobEvent, SchedulerEvent
+from asyncz_queue.events.constants import JOB_PUSHED
 from asyncz_queue.exceptions import StoreUnavailableError
+from asyncz_queue.jobs import Job, utcnow
 from asyncz_queue.stores.base import Notification
 
 logger = logging.getLogger("asyncz_queue.stores.postgres")
@@ -118,6 +123,66 @@ def pack_events(events: list[SchedulerEvent], sender: str) -> list[str]:
     if chunk:
         messages.append((head + b",".join(chunk) + b"]").decode())
     return messages
+
+
+def pack_pushed(jobs: Sequence[Job], identity: str, sender: str) -> list[str]:
+    """Messages (`p:...`, each under the NOTIFY limit) announcing `jobs` as pushed now by
+    the scheduler `identity`: each becomes its `JOB_PUSHED` event where it is received."""
+    head = b'p:%s:{"i":%s,"t":%s,"j":[' % (
+        sender.encode(),
+        orjson.dumps(identity),
+        orjson.dumps(utcnow()),
+    )
+    room = MAX_PAYLOAD - len(head) - 2
+    messages: list[str] = []
+    chunk: list[bytes] = []
+    size = 0
+
+    def close_chunk() -> None:
+        nonlocal chunk, size
+        if chunk:
+            messages.append((head + b",".join(chunk) + b"]}").decode())
+            chunk, size = [], 0
+
+    for job in jobs:
+        row = orjson.dumps([job.id, job.task_id, job.executor, job.scheduled_at])
+        if len(row) > room:  # ids thousands of characters long: cut, as any event is
+            event = JobEvent(
+                code=JOB_PUSHED,
+                scheduler_identity=identity,
+                job_id=job.id,
+                task_id=job.task_id,
+                executor=job.executor,
+                scheduled_at=job.scheduled_at,
+            )
+            close_chunk()  # keep the events in push order
+            messages += pack_events([event], sender)
+            continue
+        if size + len(row) + 1 > room:
+            close_chunk()
+        chunk.append(row)
+        size += len(row) + 1
+    close_chunk()
+    return messages
+
+
+def _unpack_pushed(body: str) -> list[dict[str, Any]]:
+    """The `JOB_PUSHED` event dicts of a `p:` message's body."""
+    data = orjson.loads(body)
+    identity, timestamp = data["i"], data["t"]
+    return [
+        {
+            "kind": "job",
+            "code": JOB_PUSHED,
+            "timestamp": timestamp,
+            "scheduler_identity": identity,
+            "job_id": job_id,
+            "task_id": task_id,
+            "executor": executor,
+            "scheduled_at": scheduled_at,
+        }
+        for job_id, task_id, executor, scheduled_at in data["j"]
+    ]
 
 
 def _dumps(value: Any) -> str:
@@ -251,13 +316,13 @@ class Listener:
             sender, _, job_id = rest.partition(":")
             if sender != self._sender and job_id:
                 self._deliver(Notification("cancel", {"job_id": job_id}))
-        elif kind == "e":
+        elif kind == "e" or kind == "p":
             sender, _, body = rest.partition(":")
             if sender == self._sender:
                 return
             try:
-                events = orjson.loads(body)
-            except ValueError:
+                events = orjson.loads(body) if kind == "e" else _unpack_pushed(body)
+            except (ValueError, KeyError, TypeError):
                 logger.warning("ignored a malformed event message on the channel")
                 return
             for event in events:

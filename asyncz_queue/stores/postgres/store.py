@@ -25,7 +25,7 @@ from asyncz_queue.stores.postgres.channel import (
     Listener,
     Outbox,
     channel_name,
-    pack_events,
+    pack_pushed,
 )
 from asyncz_queue.stores.postgres.codec import Codec
 from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
@@ -169,22 +169,17 @@ class PostgresStore(TaskMethods, BaseStore):
     # ---- jobs ------------------------------------------------------------------------
 
     async def add_jobs(
-        self,
-        jobs: Sequence[Job],
-        connection: Any = None,
-        events: Sequence[SchedulerEvent] | None = None,
+        self, jobs: Sequence[Job], connection: Any = None, announce: bool = False
     ) -> list[Job]:
         """Store pending jobs (see `BaseStore.add_jobs`).
 
         With `connection` (a psycopg `AsyncConnection`), the jobs are written in the caller's
-        transaction: they exist, and workers anywhere are woken and hear their `events`,
-        only when it commits. The events ride on the insert statement itself when every job
-        is inserted (the usual case); otherwise those of the inserted jobs follow it.
+        transaction: they exist, and workers anywhere are woken and hear them announced,
+        only when it commits. The announcement rides on the insert statement itself when
+        every job is inserted (the usual case); otherwise that of the inserted jobs follows.
         """
         if not jobs:
             return []
-        if events is not None and len(events) != len(jobs):
-            raise ValueError(f"add_jobs got {len(events)} events for {len(jobs)} jobs")
         fetch: Fetch = self._db.fetch
         wake = self._wake_jobs
         if connection is not None:
@@ -192,14 +187,14 @@ class PostgresStore(TaskMethods, BaseStore):
         stored: list[Job | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         inserted_any = False
-        announce = pack_events(list(events), self._sender) if events else []
+        messages = self._pushed(jobs) if announce else []
         announced = not announce
         # A holder that finishes between our insert and our look-up frees its key: insert
         # again. Bounded, as each round needs another job to take the key meanwhile.
         for attempt in range(5):
             params = self._codec.job_columns([jobs[i] for i in pending]) | self._wake(wake)
-            # The events go out with the first insert if it stores every job.
-            params["announce"] = [] if attempt else announce
+            # The announcement goes out with the first insert if it stores every job.
+            params["announce"] = [] if attempt else messages
             params["expected"] = len(jobs)
             rows = await fetch(self._sql.ADD_JOBS, params)
             ids = set(rows[0][0]) if rows else set()
@@ -218,14 +213,15 @@ class PostgresStore(TaskMethods, BaseStore):
             self.notify(JOBS)
         if pending:
             raise StoreUnavailableError("could not store jobs: their unique keys kept changing")
-        if events and not announced:
-            own = [e for e, job, kept in zip(events, jobs, stored, strict=True) if kept is job]
+        if not announced:
+            own = [job for job, kept in zip(jobs, stored, strict=True) if kept is job]
             if own:
-                await fetch(
-                    self._sql.NOTIFY_MANY,
-                    {"channel": self.channel, "payloads": pack_events(own, self._sender)},
-                )
+                params = {"channel": self.channel, "payloads": self._pushed(own)}
+                await fetch(self._sql.NOTIFY_MANY, params)
         return [job for job in stored if job is not None]
+
+    def _pushed(self, jobs: Sequence[Job]) -> list[str]:
+        return pack_pushed(jobs, self.identity or "", self._sender)
 
     async def _fill_holders(
         self, fetch: Fetch, jobs: Sequence[Job], pending: list[int], stored: list[Job | None]
