@@ -58,7 +58,7 @@ class Firer:
                 return
             results: list[FireResult] = []
             missed: list[TaskEvent] = []
-            want_missed = scheduler.broker.wants(constants.TASK_MISSED) or store.broadcasts
+            want_missed = scheduler.wants(constants.TASK_MISSED, store_name)
             for task in tasks:
                 plan = plan_fire(task, now, scheduler.timezone)
                 jobs = [task.job_for(run_time, now) for run_time in plan.run_times]
@@ -77,21 +77,19 @@ class Firer:
             inserted = await store.release_tasks(scheduler.identity, results)
             for event in missed:
                 scheduler.emit(event, store_name)
-            self._report(store_name, store, results, inserted)
+            self._report(store_name, results, inserted)
             if len(tasks) < FIRE_BATCH:
                 return
 
-    def _report(
-        self, store_name: str, store: BaseStore, results: list[FireResult], inserted: list
-    ) -> None:
+    def _report(self, store_name: str, results: list[FireResult], inserted: list) -> None:
         scheduler = self.scheduler
-        if scheduler.broker.wants(constants.TASK_SUBMITTED) or store.broadcasts:
+        if scheduler.wants(constants.TASK_SUBMITTED, store_name):
             for job in inserted:
                 scheduler.emit(
                     job_event(constants.TASK_SUBMITTED, job, scheduler.identity),
                     store_name,
                 )
-        if scheduler.broker.wants(constants.TASK_REMOVED) or store.broadcasts:
+        if scheduler.wants(constants.TASK_REMOVED, store_name):
             for result in results:
                 if result.next_run_time is None:
                     scheduler.emit(

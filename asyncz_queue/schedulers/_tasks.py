@@ -209,6 +209,8 @@ class TaskAPI:
         return decorate
 
     def _task_event(self, code: int, task_id: str | None, store: str) -> None:
+        if not self.wants(code, store):
+            return
         self.emit(
             TaskEvent(code=code, scheduler_identity=self.identity, task_id=task_id, store=store),
             store,

@@ -18,7 +18,6 @@ from asyncz_queue.exceptions import (
 )
 from asyncz_queue.jobs import Job, JobError, JobState, utcnow
 from asyncz_queue.schedulers._events import job_event
-from asyncz_queue.stores import BaseStore
 
 if TYPE_CHECKING:
     from asyncz_queue.schedulers.asyncio import AsyncIOScheduler
@@ -79,7 +78,7 @@ class Worker:
                 scheduler.identity, limits, now, scheduler.lease_seconds
             )
             for job in acquired.skipped:
-                self._report(store_name, store, job, now)
+                self._report(store_name, job)
             for job in acquired.jobs:
                 self._start(store_name, job, now)
                 limits[job.executor] -= 1
@@ -110,7 +109,7 @@ class Worker:
             self._record(job.id, skipped)
             return
         scheduler = self.scheduler
-        if scheduler.broker.wants(constants.JOB_STARTED) or scheduler.stores[store_name].broadcasts:
+        if scheduler.wants(constants.JOB_STARTED, store_name):
             scheduler.emit(self._event(constants.JOB_STARTED, job), store_name)
 
     # ---- outcomes ------------------------------------------------------------------
@@ -188,14 +187,13 @@ class Worker:
                     len(lost),
                     ", ".join(sorted(lost)),
                 )
-            now = utcnow()
             for job in written:
-                self._report(store_name, store, job, now)
+                self._report(store_name, job)
 
-    def _report(self, store_name: str, store: BaseStore, job: Job, now: datetime) -> None:
+    def _report(self, store_name: str, job: Job) -> None:
         scheduler = self.scheduler
         code = _COMPLETION_CODES.get(job.state)
-        if code is not None and (scheduler.broker.wants(code) or store.broadcasts):
+        if code is not None and scheduler.wants(code, store_name):
             scheduler.emit(self._event(code, job), store_name)
         if job.state.finished:
             scheduler.job_finished(job)
@@ -233,7 +231,7 @@ class Worker:
             if running.get(store_name):
                 await store.extend_leases(scheduler.identity, running[store_name], lease_until)
             for job in await store.rescue_jobs(now):
-                self._report(store_name, store, job, now)
+                self._report(store_name, job)
             if scheduler.job_retention is not None:
                 cutoff = now - timedelta(seconds=scheduler.job_retention)
                 await store.prune_jobs(cutoff)

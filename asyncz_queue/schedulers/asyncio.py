@@ -302,6 +302,13 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         """Iterate over events whose code is in `mask` until the scheduler shuts down."""
         return self.broker.subscribe(mask)
 
+    def wants(self, code: int, store_name: str | None = None) -> bool:
+        """Whether an event `code` about `store_name` goes anywhere: to a listener here, or
+        to other processes through that store (lets callers skip building the event)."""
+        return self.broker.wants(code) or (
+            store_name in self._open_stores and self.stores[store_name].broadcasts
+        )
+
     def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None:
         """Deliver `event` here, and to other processes through its store if it can."""
         self.broker.publish(event)
