@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from asyncz_queue.exceptions import SerializationError
 from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import JSONSerializer, Serializer
@@ -234,7 +236,7 @@ def fold(columns: dict[str, list[Any]], kinds: dict[str, str]) -> dict[str, Any]
     the JSON object `k`; the others go as arrays. `id` is always an array, so unnest has a
     row per job. `kinds` are the columns' SQL types."""
     params: dict[str, Any] = {}
-    shared: list[str] = []
+    shared: dict[str, Any] = {}
     if not columns["id"]:  # no rows: empty arrays, nothing shared
         return dict.fromkeys(columns) | {"id": [], "k": "{}"}
     for name, values in columns.items():
@@ -244,8 +246,8 @@ def fold(columns: dict[str, list[Any]], kinds: dict[str, str]) -> dict[str, Any]
             continue
         params[name] = None
         if first is not None:
-            shared.append(f'"{name}":{_json_value(first, kinds[name])}')
-    params["k"] = "{" + ",".join(shared) + "}"
+            shared[name] = f"\\x{first.hex()}" if kinds[name] == "bytea" else first
+    params["k"] = _json_object(shared)
     return params
 
 
@@ -253,12 +255,12 @@ def _not_json(value: Any) -> bool:
     return isinstance(value, float) and not math.isfinite(value)
 
 
-def _json_value(value: Any, kind: str) -> str:
-    if kind == "timestamptz":
-        return f'"{value.isoformat()}"'
-    if kind == "bytea":
-        return f'"\\\\x{value.hex()}"'
-    return json.dumps(value)
+def _json_object(values: dict[str, Any]) -> str:
+    """`values` as a JSON object: datetimes in ISO 8601, as `json_to_record` reads them."""
+    try:
+        return orjson.dumps(values).decode()
+    except TypeError:  # integers past 64 bits: the database refuses them with a clear error
+        return json.dumps(values, default=lambda value: value.isoformat())
 
 
 def _text(value: str | None) -> str | None:
