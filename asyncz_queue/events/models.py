@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from asyncz_queue.events.constants import EVENT_NAMES
+from asyncz_queue.jobs import Job, JobState
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
@@ -73,6 +74,26 @@ class JobEvent(SchedulerEvent):
     attempt: int = 0
     return_value: Any = None
     traceback: str | None = None
+
+
+def job_event(code: int, job: Job, identity: str) -> JobEvent:
+    """The event `code` about `job` as it is now: its result once succeeded, its last error
+    once failed, retrying or cancelled while running."""
+    failed = job.state in (JobState.FAILED, JobState.RETRYING) or (
+        job.state is JobState.CANCELLED and job.error is not None
+    )
+    return JobEvent(
+        code=code,
+        scheduler_identity=identity,
+        job_id=job.id,
+        task_id=job.task_id,
+        executor=job.executor,
+        scheduled_at=job.scheduled_at,
+        attempt=job.attempts,
+        return_value=job.result if job.state is JobState.SUCCEEDED else None,
+        exception=f"{job.error_type}: {job.error}" if failed else None,
+        traceback=job.errors[-1] if failed and job.errors else None,
+    )
 
 
 _KINDS: dict[str, type[SchedulerEvent]] = {

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from asyncz_queue.events import TaskEvent, constants
+from asyncz_queue.events.models import job_event
 from asyncz_queue.jobs import utcnow
-from asyncz_queue.schedulers._events import job_event
 from asyncz_queue.stores import BaseStore, FireResult
 from asyncz_queue.tasks import plan_fire
 

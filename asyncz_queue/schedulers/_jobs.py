@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from asyncz_queue.events import constants
+from asyncz_queue.events.models import job_event
 from asyncz_queue.jobs import Job, JobState, Reference, utcnow
-from asyncz_queue.schedulers._events import job_event
 
 if TYPE_CHECKING:
     from asyncz_queue.events import SchedulerEvent

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from asyncz_queue.events import JobEvent, constants
+from asyncz_queue.events.models import job_event
 from asyncz_queue.exceptions import (
     JobCancelledError,
     JobInterruptedError,
@@ -17,7 +18,6 @@ from asyncz_queue.exceptions import (
     SerializationError,
 )
 from asyncz_queue.jobs import Job, JobError, JobState, utcnow
-from asyncz_queue.schedulers._events import job_event
 
 if TYPE_CHECKING:
     from asyncz_queue.schedulers.asyncio import AsyncIOScheduler

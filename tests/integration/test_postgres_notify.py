@@ -20,9 +20,8 @@ import pytest
 from asyncz_queue import AsyncIOScheduler
 from asyncz_queue.events import JobEvent
 from asyncz_queue.events.constants import JOB_PUSHED
-from asyncz_queue.events.models import event_from_dict
+from asyncz_queue.events.models import event_from_dict, job_event
 from asyncz_queue.jobs import Job
-from asyncz_queue.schedulers._events import job_event
 from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.stores.postgres.channel import (

@@ -27,8 +27,9 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from asyncz_queue.events import JobEvent, SchedulerEvent
+from asyncz_queue.events import SchedulerEvent
 from asyncz_queue.events.constants import JOB_PUSHED
+from asyncz_queue.events.models import job_event
 from asyncz_queue.exceptions import StoreUnavailableError
 from asyncz_queue.jobs import Job, utcnow
 from asyncz_queue.stores.base import Notification
@@ -147,14 +148,7 @@ def pack_pushed(jobs: Sequence[Job], identity: str, sender: str) -> list[str]:
     for job in jobs:
         row = orjson.dumps([job.id, job.task_id, job.executor, job.scheduled_at])
         if len(row) > room:  # ids thousands of characters long: cut, as any event is
-            event = JobEvent(
-                code=JOB_PUSHED,
-                scheduler_identity=identity,
-                job_id=job.id,
-                task_id=job.task_id,
-                executor=job.executor,
-                scheduled_at=job.scheduled_at,
-            )
+            event = job_event(JOB_PUSHED, job, identity)
             close_chunk()  # keep the events in push order
             messages += pack_events([event], sender)
             continue
