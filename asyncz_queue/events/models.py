@@ -79,21 +79,52 @@ class JobEvent(SchedulerEvent):
 def job_event(code: int, job: Job, identity: str) -> JobEvent:
     """The event `code` about `job` as it is now: its result once succeeded, its last error
     once failed, retrying or cancelled while running."""
-    failed = job.state in (JobState.FAILED, JobState.RETRYING) or (
-        job.state is JobState.CANCELLED and job.error is not None
+    job_id, task_id, executor, scheduled_at, attempt, return_value, exception, traceback = job_row(
+        job
     )
     return JobEvent(
         code=code,
         scheduler_identity=identity,
-        job_id=job.id,
-        task_id=job.task_id,
-        executor=job.executor,
-        scheduled_at=job.scheduled_at,
-        attempt=job.attempts,
-        return_value=job.result if job.state is JobState.SUCCEEDED else None,
-        exception=f"{job.error_type}: {job.error}" if failed else None,
-        traceback=job.errors[-1] if failed and job.errors else None,
+        job_id=job_id,
+        task_id=task_id,
+        executor=executor,
+        scheduled_at=scheduled_at,
+        attempt=attempt,
+        return_value=return_value,
+        exception=exception,
+        traceback=traceback,
     )
+
+
+#: The fields of a `JobEvent` that come from its job, in the order of `job_row`.
+JOB_ROW = (
+    "job_id",
+    "task_id",
+    "executor",
+    "scheduled_at",
+    "attempt",
+    "return_value",
+    "exception",
+    "traceback",
+)
+
+
+def job_row(job: Job) -> list[Any]:
+    """The values of `JOB_ROW` for `job` as it is now (see `job_event`): how job events
+    travel between processes, one short row each instead of a whole event."""
+    failed = job.state in (JobState.FAILED, JobState.RETRYING) or (
+        job.state is JobState.CANCELLED and job.error is not None
+    )
+    return [
+        job.id,
+        job.task_id,
+        job.executor,
+        job.scheduled_at,
+        job.attempts,
+        job.result if job.state is JobState.SUCCEEDED else None,
+        f"{job.error_type}: {job.error}" if failed else None,
+        job.errors[-1] if failed and job.errors else None,
+    ]
 
 
 _KINDS: dict[str, type[SchedulerEvent]] = {

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from asyncz_queue.events import TaskEvent, constants
-from asyncz_queue.events.models import job_event
 from asyncz_queue.jobs import utcnow
 from asyncz_queue.stores import BaseStore, FireResult
 from asyncz_queue.tasks import plan_fire
@@ -85,10 +84,7 @@ class Firer:
         scheduler = self.scheduler
         if scheduler.wants(constants.TASK_SUBMITTED, store_name):
             for job in inserted:
-                scheduler.emit(
-                    job_event(constants.TASK_SUBMITTED, job, scheduler.identity),
-                    store_name,
-                )
+                scheduler.emit_job(constants.TASK_SUBMITTED, job, store_name)
         if scheduler.wants(constants.TASK_REMOVED, store_name):
             for result in results:
                 if result.next_run_time is None:

@@ -29,6 +29,7 @@ class JobAPI:
         def store(self, name: str) -> BaseStore: ...
         def check_executor(self, name: str) -> None: ...
         def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None: ...
+        def emit_job(self, code: int, job: Job, store_name: str) -> None: ...
 
     def __init__(self) -> None:
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
@@ -105,10 +106,7 @@ class JobAPI:
             except LookupError:
                 continue
             if job.state is JobState.CANCELLED:
-                self.emit(
-                    job_event(constants.JOB_CANCELLED, job, self.identity),
-                    name,
-                )
+                self.emit_job(constants.JOB_CANCELLED, job, name)
                 self.job_finished(job)
             elif job.state is JobState.RUNNING and (
                 self._worker is None or not self._worker.stop_job(job_id)

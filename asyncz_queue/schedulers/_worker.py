@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from asyncz_queue.events import JobEvent, constants
-from asyncz_queue.events.models import job_event
+from asyncz_queue.events import constants
 from asyncz_queue.exceptions import (
     JobCancelledError,
     JobInterruptedError,
@@ -110,7 +109,7 @@ class Worker:
             return
         scheduler = self.scheduler
         if scheduler.wants(constants.JOB_STARTED, store_name):
-            scheduler.emit(self._event(constants.JOB_STARTED, job), store_name)
+            scheduler.emit_job(constants.JOB_STARTED, job, store_name)
 
     # ---- outcomes ------------------------------------------------------------------
 
@@ -194,12 +193,9 @@ class Worker:
         scheduler = self.scheduler
         code = _COMPLETION_CODES.get(job.state)
         if code is not None and scheduler.wants(code, store_name):
-            scheduler.emit(self._event(code, job), store_name)
+            scheduler.emit_job(code, job, store_name)
         if job.state.finished:
             scheduler.job_finished(job)
-
-    def _event(self, code: int, job: Job) -> JobEvent:
-        return job_event(code, job, self.scheduler.identity)
 
     # ---- housekeeping --------------------------------------------------------------
 

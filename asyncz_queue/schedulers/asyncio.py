@@ -13,14 +13,14 @@ from typing import Any
 
 from asyncz_queue._waiting import wait_event
 from asyncz_queue.events import EventBroker, JobEvent, SchedulerEvent, constants
-from asyncz_queue.events.models import event_from_dict
+from asyncz_queue.events.models import event_from_dict, job_event
 from asyncz_queue.exceptions import (
     SchedulerAlreadyRunningError,
     SchedulerNotRunningError,
     UnknownAliasError,
 )
 from asyncz_queue.executors import BaseExecutor
-from asyncz_queue.jobs import utcnow
+from asyncz_queue.jobs import Job, utcnow
 from asyncz_queue.schedulers import _config
 from asyncz_queue.schedulers._firer import Firer
 from asyncz_queue.schedulers._jobs import JobAPI
@@ -308,6 +308,17 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         return self.broker.wants(code) or (
             store_name in self._open_stores and self.stores[store_name].broadcasts
         )
+
+    def emit_job(self, code: int, job: Job, store_name: str) -> None:
+        """`emit` the event `code` about `job` as it is now, built only for where it goes:
+        a `JobEvent` for the listeners here, a short row for other processes (see
+        `BaseStore.publish_job`)."""
+        if self.broker.wants(code):
+            self.broker.publish(job_event(code, job, self.identity))
+        if store_name in self._open_stores:
+            store = self.stores[store_name]
+            if store.broadcasts:
+                store.publish_job(code, job, self.identity)
 
     def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None:
         """Deliver `event` here, and to other processes through its store if it can."""

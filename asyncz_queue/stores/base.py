@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from asyncz_queue.events import SchedulerEvent
+from asyncz_queue.events.models import job_event
 from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import Serializer, get_serializer
 from asyncz_queue.tasks import Task
@@ -113,6 +114,13 @@ class BaseStore(ABC):
 
     async def request_cancel(self, job_id: str) -> None:  # noqa: B027 - optional hook
         """Ask every process sharing this store to stop `job_id` if it runs there."""
+
+    def publish_job(self, code: int, job: Job, identity: str) -> None:
+        """`publish` the event `code` about `job` as it is now, from the scheduler
+        `identity`. A store may send it in a form of its own (PostgreSQL: a short row);
+        receivers get `job_event(code, job, identity)`'s dict. The default builds that
+        event and publishes it."""
+        self.publish(job_event(code, job, identity))
 
     async def heartbeat(self, identity: str, info: dict[str, Any], now: datetime) -> None:
         """Record that the scheduler `identity` is alive at `now`, with `info` (its role,

@@ -18,19 +18,26 @@ import psycopg
 import pytest
 
 from asyncz_queue import AsyncIOScheduler
-from asyncz_queue.events import JobEvent
-from asyncz_queue.events.constants import JOB_PUSHED
+from asyncz_queue.events import JobEvent, SchedulerEvent, TaskEvent
+from asyncz_queue.events.constants import (
+    JOB_FAILED,
+    JOB_PUSHED,
+    JOB_RETRYING,
+    JOB_STARTED,
+    JOB_SUCCEEDED,
+)
 from asyncz_queue.events.models import event_from_dict, job_event
-from asyncz_queue.jobs import Job
+from asyncz_queue.jobs import Job, JobError, JobState
 from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.stores.postgres.channel import (
     MAX_PAYLOAD,
     Listener,
+    Outbox,
     bound_event,
     encode_event,
     pack_events,
-    pack_pushed,
+    pack_job_events,
 )
 from asyncz_queue.tasks import Task
 from asyncz_queue.triggers import IntervalTrigger
@@ -182,22 +189,77 @@ def test_pack_events_fills_messages_under_the_limit() -> None:
     assert [event_from_dict(e) for e in unpacked] == events
 
 
-def test_pushed_jobs_arrive_as_their_job_pushed_events_in_compact_messages() -> None:
-    jobs = [Job.from_func(FN, executor=f"ex{i % 3}") for i in range(300)]
-    jobs.append(Job.from_func(FN).evolve(task_id="nightly"))
-    huge = Job.from_func(FN).evolve(id="x" * 9000)  # cut to fit, as any event is
-    messages = pack_pushed([*jobs, huge], "pusher", "s1")
-    assert 1 < len(messages) < 6
-    assert all(len(m.encode()) < 8000 for m in messages)
+def receive(messages: list[str]) -> list[SchedulerEvent]:
+    """What another process makes of `messages`, in order."""
     delivered: list[Notification] = []
     listener = Listener(lambda: None, "chan", "s2", "worker", delivered.append, 10.0)
     for message in messages:
         listener.dispatch(message)
-    events = [event_from_dict(n.payload) for n in delivered if n.payload]
+    return [event_from_dict(n.payload) for n in delivered if n.payload]
+
+
+def same_but_time(event: SchedulerEvent, expected: SchedulerEvent) -> bool:
+    return replace(event, timestamp=expected.timestamp) == expected
+
+
+def test_pushed_jobs_arrive_as_their_job_pushed_events_in_compact_messages() -> None:
+    jobs = [Job.from_func(FN, executor=f"ex{i % 3}") for i in range(300)]
+    jobs.append(Job.from_func(FN).evolve(task_id="nightly"))
+    huge = Job.from_func(FN).evolve(id="x" * 9000)  # cut to fit, as any event is
+    messages = pack_job_events(JOB_PUSHED, [*jobs, huge], "pusher", "s1")
+    assert 1 < len(messages) < 8  # about 110 bytes a job
+    assert all(len(m.encode()) < 8000 for m in messages)
+    events = receive(messages)
     assert len(events) == len(jobs) + 1 and events[-1].job_id.startswith("xxx")
     for event, job in zip(events, jobs, strict=False):
-        expected = job_event(JOB_PUSHED, job, "pusher")
-        assert replace(event, timestamp=expected.timestamp) == expected
+        assert same_but_time(event, job_event(JOB_PUSHED, job, "pusher"))
+
+
+def test_outcome_events_arrive_as_the_worker_built_them_whatever_the_outcome() -> None:
+    running = Job.from_func(FN, max_attempts=2).evolve(state=JobState.RUNNING, attempts=1)
+    error = JobError("ValueError", "bad", "Traceback: bad")
+    outcomes = [
+        (JOB_STARTED, running),
+        (JOB_SUCCEEDED, running.after_success({"rows": [1, 2]}, T0)),
+        (JOB_RETRYING, running.after_failure(error, T0)),
+        (JOB_FAILED, running.evolve(attempts=2).after_failure(error, T0)),
+        (JOB_FAILED, running.after_failure(JobError("E", "e", "t" * 20_000), T0)),  # cut
+        (JOB_SUCCEEDED, running.after_success("bad \ud800 text", T0)),  # not for orjson
+    ]
+    messages = [m for code, job in outcomes for m in pack_job_events(code, [job], "w", "s1")]
+    events = receive(messages)
+    for event, (code, job) in zip(events[:4], outcomes, strict=False):
+        assert same_but_time(event, job_event(code, job, "w"))
+    assert events[4].code == JOB_FAILED and len(events[4].traceback or "") < 8000
+    assert events[5].return_value == "bad \ud800 text"
+
+
+async def test_the_outbox_keeps_the_order_of_mixed_events(
+    pair: tuple[PostgresStore, PostgresStore],
+) -> None:
+    sent: list[list[str]] = []
+
+    async def send(messages: list[str]) -> None:
+        sent.append(messages)
+
+    outbox = Outbox(send, "s1")
+    outbox.identity = "w"
+    first, second = Job.from_func(FN), Job.from_func(FN)
+    outbox.post(TaskEvent(code=1, task_id="a", scheduler_identity="w"))
+    outbox.post_job(JOB_STARTED, first)
+    outbox.post_job(JOB_STARTED, second)
+    outbox.post_job(JOB_SUCCEEDED, first.after_success(1, T0))
+    outbox.post(TaskEvent(code=2, task_id="b", scheduler_identity="w"))
+    await outbox.drain()
+    assert len(sent) == 1 and len(sent[0]) == 4  # one statement: event, rows, rows, event
+    received = [(e.code, getattr(e, "job_id", None)) for e in receive(sent[0])]
+    assert received == [
+        (1, None),
+        (JOB_STARTED, first.id),
+        (JOB_STARTED, second.id),
+        (JOB_SUCCEEDED, first.id),
+        (2, None),
+    ]
 
 
 def test_a_listener_skips_its_own_event_messages_without_decoding_them(

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from asyncz_queue.events import SchedulerEvent
+from asyncz_queue.events.constants import JOB_PUSHED
 from asyncz_queue.exceptions import (
     JobLookupError,
     StoreUnavailableError,
@@ -25,7 +26,7 @@ from asyncz_queue.stores.postgres.channel import (
     Listener,
     Outbox,
     channel_name,
-    pack_pushed,
+    pack_job_events,
 )
 from asyncz_queue.stores.postgres.codec import Codec
 from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
@@ -126,7 +127,7 @@ class PostgresStore(TaskMethods, BaseStore):
             logger.info("migrated schema %r to version %d", self.schema, applied[-1])
 
     async def start(self, identity: str) -> None:
-        self.identity = identity
+        self.identity = self._outbox.identity = identity
         async with await self.connect() as conn:
             await migrator.check_version(conn, self.schema)
         await self._db.open()
@@ -156,6 +157,10 @@ class PostgresStore(TaskMethods, BaseStore):
         moment; oversized fields are cut. Returns at once: sending is best effort (while the
         database is away events are dropped with a warning; local subscribers have them)."""
         self._outbox.post(event)
+
+    def publish_job(self, code: int, job: Job, identity: str) -> None:
+        """`publish` the event `code` about `job` as it is now: sent as a short row."""
+        self._outbox.post_job(code, job)
 
     async def _notify_many(self, messages: list[str]) -> None:
         params = {"channel": self.channel, "payloads": messages}
@@ -221,7 +226,7 @@ class PostgresStore(TaskMethods, BaseStore):
         return [job for job in stored if job is not None]
 
     def _pushed(self, jobs: Sequence[Job]) -> list[str]:
-        return pack_pushed(jobs, self.identity or "", self._sender)
+        return pack_job_events(JOB_PUSHED, jobs, self.identity or "", self._sender)
 
     async def _fill_holders(
         self, fetch: Fetch, jobs: Sequence[Job], pending: list[int], stored: list[Job | None]
