@@ -1,6 +1,6 @@
 """asyncz_queue's PostgreSQL store beside PgQueuer and Procrastinate, in one run.
 
-    .venv/bin/python benchmarks/bench_postgres.py [--dsn DSN] [--jobs 10000] ...
+    .venv/bin/python benchmarks/bench_postgres.py [--dsn DSN] [--jobs 10000] [--rounds 3] ...
 
 Without `--dsn` it starts a throwaway cluster (the test suite's, `tests/pg_cluster.py`)
 and removes it afterwards. Each system gets a database of its own on the same server and
@@ -200,17 +200,26 @@ def report(results: dict[str, dict[str, float]]) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    results: dict[str, dict[str, float]] = {}
+    rounds: dict[str, list[dict[str, float]]] = {}
     with server(args.dsn) as server_dsn:
-        for key in args.systems:
-            dsn = await create_database(server_dsn, "bench_" + key.replace("-", "_"))
-            system = SYSTEMS[key](dsn)
-            args.system_key = key
-            print(f"measuring {system.name} ...", file=sys.stderr, flush=True)
-            results[system.name] = await measure(system, args)
+        # Round after round, each system in turn: a slow spell of the machine lands on all
+        # of them instead of on one, and the medians below smooth it out.
+        for number in range(1, args.rounds + 1):
+            for key in args.systems:
+                dsn = await create_database(server_dsn, "bench_" + key.replace("-", "_"))
+                system = SYSTEMS[key](dsn)
+                args.system_key = key
+                print(f"round {number}: measuring {system.name} ...", file=sys.stderr, flush=True)
+                rounds.setdefault(system.name, []).append(await measure(system, args))
+    results = {
+        name: {metric: statistics.median(r[metric] for r in runs) for metric in runs[0]}
+        for name, runs in rounds.items()
+    }
+    if args.rounds > 1:
+        print(f"median of {args.rounds} rounds")
     print(report(results))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({"median": results, "rounds": rounds}, indent=2))
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -225,6 +234,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         type=lambda text: text.split(","),
         default=["asyncz_queue", "pgqueuer", "procrastinate"],
         help=f"comma-separated, of: {', '.join(SYSTEMS)}",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every system this many times, in turn"
     )
     parser.add_argument("--json", help="also write the figures to this file")
     return parser.parse_args(argv)
