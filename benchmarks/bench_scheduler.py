@@ -7,7 +7,9 @@ same process, one after the other, for two kinds of job function:
   worker thread (the peers through `run_in_executor`, one hand-off per job);
 - `coroutine`: a coroutine function, awaited on the event loop.
 
-Two measurements per scheduler and kind:
+Two measurements per scheduler and kind (and the process's CPU time per job while the
+paused round runs, every thread counted: steadier than rates on a shared machine, whose
+other tenants take wall time but not CPU time):
 
 - paused: add N date tasks due now to a paused scheduler (add rate), resume it and time
   until every task's function has run (run rate);
@@ -50,6 +52,11 @@ def tick_sync() -> None:
 JOBS = {"coroutine": tick, "function": tick_sync}
 
 
+#: Seconds spent adding, seconds from resume (or the last add) to the last job, and the
+#: CPU seconds of the whole process (every thread) in the second part.
+Timings = tuple[float, float, float]
+
+
 def _arm(n: int) -> None:
     global ran, done, loop, target
     ran, target = itertools.count(1), n
@@ -57,7 +64,7 @@ def _arm(n: int) -> None:
     loop = asyncio.get_running_loop()
 
 
-async def ours(n: int, paused: bool, job: Callable[[], object]) -> tuple[float, float]:
+async def ours(n: int, paused: bool, job: Callable[[], object]) -> Timings:
     from asyncz_queue import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(task_defaults={"mistrigger_grace_time": None})
@@ -67,16 +74,16 @@ async def ours(n: int, paused: bool, job: Callable[[], object]) -> tuple[float, 
     began = time.perf_counter()
     for i in range(n):
         await scheduler.add_task(job, "date", run_at=now, id=f"t{i}")
-    added = time.perf_counter()
+    added, added_cpu = time.perf_counter(), time.process_time()
     if paused:
         await scheduler.resume()
     await asyncio.wait_for(done.wait(), 120)
-    finished = time.perf_counter()
+    finished, finished_cpu = time.perf_counter(), time.process_time()
     await scheduler.shutdown()
-    return added - began, finished - added
+    return added - began, finished - added, finished_cpu - added_cpu
 
 
-async def asyncz(n: int, paused: bool, job: Callable[[], object]) -> tuple[float, float]:
+async def asyncz(n: int, paused: bool, job: Callable[[], object]) -> Timings:
     from asyncz.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler()
@@ -86,16 +93,16 @@ async def asyncz(n: int, paused: bool, job: Callable[[], object]) -> tuple[float
     began = time.perf_counter()
     for i in range(n):
         scheduler.add_task(job, "date", run_at=now, id=f"t{i}", mistrigger_grace_time=None)
-    added = time.perf_counter()
+    added, added_cpu = time.perf_counter(), time.process_time()
     if paused:
         scheduler.resume()
     await asyncio.wait_for(done.wait(), 120)
-    finished = time.perf_counter()
+    finished, finished_cpu = time.perf_counter(), time.process_time()
     scheduler.shutdown(wait=False)
-    return added - began, finished - added
+    return added - began, finished - added, finished_cpu - added_cpu
 
 
-async def apscheduler(n: int, paused: bool, job: Callable[[], object]) -> tuple[float, float]:
+async def apscheduler(n: int, paused: bool, job: Callable[[], object]) -> Timings:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(timezone=UTC)
@@ -105,18 +112,16 @@ async def apscheduler(n: int, paused: bool, job: Callable[[], object]) -> tuple[
     began = time.perf_counter()
     for i in range(n):
         scheduler.add_job(job, "date", run_date=now, id=f"t{i}", misfire_grace_time=None)
-    added = time.perf_counter()
+    added, added_cpu = time.perf_counter(), time.process_time()
     if paused:
         scheduler.resume()
     await asyncio.wait_for(done.wait(), 120)
-    finished = time.perf_counter()
+    finished, finished_cpu = time.perf_counter(), time.process_time()
     scheduler.shutdown(wait=False)
-    return added - began, finished - added
+    return added - began, finished - added, finished_cpu - added_cpu
 
 
-CONTENDERS: dict[
-    str, Callable[[int, bool, Callable[[], object]], Awaitable[tuple[float, float]]]
-] = {
+CONTENDERS: dict[str, Callable[[int, bool, Callable[[], object]], Awaitable[Timings]]] = {
     "asyncz_queue": ours,
     "asyncz": asyncz,
     "apscheduler3": apscheduler,
@@ -124,17 +129,18 @@ CONTENDERS: dict[
 
 
 def measure(n: int, rounds: int, job: Callable[[], object]) -> dict[str, tuple[float, ...]]:
-    """Median add, run and live rates of every contender for one job function."""
+    """Median add, run and live rates, and run CPU µs per job, of every contender."""
     rows: dict[str, tuple[float, ...]] = {}
     for name, run in CONTENDERS.items():
-        adds, runs, lives = [], [], []
+        adds, runs, lives, cpus = [], [], [], []
         for _ in range(rounds):
-            add_s, run_s = asyncio.run(run(n, True, job))
+            add_s, run_s, run_cpu = asyncio.run(run(n, True, job))
             adds.append(n / add_s)
             runs.append(n / run_s)
-            add_s, run_s = asyncio.run(run(n, False, job))
+            cpus.append(run_cpu / n * 1e6)
+            add_s, run_s, _ = asyncio.run(run(n, False, job))
             lives.append(n / (add_s + run_s))
-        rows[name] = (statistics.median(adds), statistics.median(runs), statistics.median(lives))
+        rows[name] = tuple(statistics.median(column) for column in (adds, runs, lives, cpus))
     return rows
 
 
@@ -153,13 +159,21 @@ def main() -> None:
             f"{n} date tasks due now, {kind} jobs, memory store, asyncio executor "
             f"(median of {args.rounds} rounds)"
         )
-        print(f"{'scheduler':<14} {'add/s':>10} {'run/s':>10} {'live end-to-end/s':>18}")
-        for name, (add_rate, run_rate, live_rate) in rows.items():
-            print(f"{name:<14} {add_rate:>10,.0f} {run_rate:>10,.0f} {live_rate:>18,.0f}")
+        print(
+            f"{'scheduler':<14} {'add/s':>10} {'run/s':>10} {'live end-to-end/s':>18} "
+            f"{'run CPU µs/job':>15}"
+        )
+        for name, (add_rate, run_rate, live_rate, cpu) in rows.items():
+            print(
+                f"{name:<14} {add_rate:>10,.0f} {run_rate:>10,.0f} {live_rate:>18,.0f} {cpu:>15.1f}"
+            )
         for column, label in ((1, "run"), (2, "live end-to-end")):
             ours_rate = rows["asyncz_queue"][column]
             peer = max(rate[column] for name, rate in rows.items() if name != "asyncz_queue")
             print(f"ratio {label} rate vs the faster peer: {ours_rate / peer:.1f}x")
+        leanest = min(cpu for name, (*_, cpu) in rows.items() if name != "asyncz_queue")
+        ours_cpu = rows["asyncz_queue"][3]
+        print(f"ratio run CPU per job, leanest peer / ours: {leanest / ours_cpu:.1f}x")
         print()
 
 
