@@ -107,9 +107,7 @@ class Worker:
             )
             self._record(job.id, skipped)
             return
-        scheduler = self.scheduler
-        if scheduler.wants(constants.JOB_STARTED, store_name):
-            scheduler.emit_job(constants.JOB_STARTED, job, store_name)
+        self.scheduler.emit_job(constants.JOB_STARTED, job, store_name)
 
     # ---- outcomes ------------------------------------------------------------------
 
@@ -192,7 +190,7 @@ class Worker:
     def _report(self, store_name: str, job: Job) -> None:
         scheduler = self.scheduler
         code = _COMPLETION_CODES.get(job.state)
-        if code is not None and scheduler.wants(code, store_name):
+        if code is not None:
             scheduler.emit_job(code, job, store_name)
         if job.state.finished:
             scheduler.job_finished(job)

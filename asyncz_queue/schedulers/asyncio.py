@@ -305,9 +305,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
     def wants(self, code: int, store_name: str | None = None) -> bool:
         """Whether an event `code` about `store_name` goes anywhere: to a listener here, or
         to other processes through that store (lets callers skip building the event)."""
-        return self.broker.wants(code) or (
-            store_name in self._open_stores and self.stores[store_name].broadcasts
-        )
+        return self.broker.wants(code) or self._broadcaster(store_name) is not None
 
     def emit_job(self, code: int, job: Job, store_name: str) -> None:
         """`emit` the event `code` about `job` as it is now, built only for where it goes:
@@ -315,19 +313,24 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         `BaseStore.publish_job`)."""
         if self.broker.wants(code):
             self.broker.publish(job_event(code, job, self.identity))
-        if store_name in self._open_stores:
-            store = self.stores[store_name]
-            if store.broadcasts:
-                store.publish_job(code, job, self.identity)
+        store = self._broadcaster(store_name)
+        if store is not None:
+            store.publish_job(code, job, self.identity)
 
     def emit(self, event: SchedulerEvent, store_name: str | None = None) -> None:
         """Deliver `event` here, and to other processes through its store if it can."""
         self.broker.publish(event)
-        if store_name not in self._open_stores:
-            return
-        store = self.stores[store_name]
-        if store.broadcasts:
+        store = self._broadcaster(store_name)
+        if store is not None:
             store.publish(event)
+
+    def _broadcaster(self, store_name: str | None) -> BaseStore | None:
+        """The store through which events about `store_name` reach other processes: an
+        open one that broadcasts, else None."""
+        if store_name not in self._open_stores:
+            return None
+        store = self.stores[store_name]  # type: ignore[index]
+        return store if store.broadcasts else None
 
     def _on_notification(self, notification: Notification) -> None:
         kind = notification.kind
