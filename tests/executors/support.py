@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from asyncz_queue.executors import BaseExecutor
 from asyncz_queue.jobs import Job, JobError
@@ -73,3 +74,17 @@ def pid_gone(pid: int) -> bool:
             return file.read().split(") ")[1].startswith("Z")
     except (FileNotFoundError, ProcessLookupError):
         return True
+
+
+E = TypeVar("E", bound=BaseExecutor)
+
+
+@contextlib.asynccontextmanager
+async def started(executor: E, name: str) -> AsyncIterator[E]:
+    """`executor`, named `name` and started; shut down without waiting afterwards."""
+    executor.name = name
+    await executor.start()
+    try:
+        yield executor
+    finally:
+        await executor.shutdown(wait=False)

@@ -14,18 +14,15 @@ import pytest
 from asyncz_queue.executors.process import ProcessPoolExecutor
 from asyncz_queue.jobs import Job
 from tests.executors import jobfuncs
-from tests.executors.support import Outcomes, fail, pid_gone, run, until
+from tests.executors.support import Outcomes, fail, pid_gone, run, started, until
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def pool() -> AsyncIterator[ProcessPoolExecutor]:
-    executor = ProcessPoolExecutor(max_workers=2)
-    executor.name = "cpu"
-    await executor.start()
-    yield executor
-    await executor.shutdown(wait=False)
+    async with started(ProcessPoolExecutor(max_workers=2), "cpu") as executor:
+        yield executor
 
 
 async def test_functions_and_coroutines_run_in_children_that_see_their_job(

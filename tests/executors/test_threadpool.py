@@ -11,18 +11,15 @@ import pytest
 from asyncz_queue.executors.pool import ThreadPoolExecutor, stop_requested
 from asyncz_queue.jobs import Job
 from tests.executors import jobfuncs
-from tests.executors.support import Outcomes, fail, run, until
+from tests.executors.support import Outcomes, fail, run, started, until
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def pool() -> AsyncIterator[ThreadPoolExecutor]:
-    executor = ThreadPoolExecutor(max_workers=2)
-    executor.name = "threads"
-    await executor.start()
-    yield executor
-    await executor.shutdown(wait=False)
+    async with started(ThreadPoolExecutor(max_workers=2), "threads") as executor:
+        yield executor
 
 
 async def test_functions_run_on_pool_threads_and_see_their_job(pool: ThreadPoolExecutor) -> None:

@@ -15,7 +15,7 @@ from asyncz_queue.executors import AsyncIOExecutor
 from asyncz_queue.executors._threads import ThreadCall, ThreadRunner
 from asyncz_queue.jobs import Job
 from tests.executors import jobfuncs
-from tests.executors.support import Outcomes, run, until
+from tests.executors.support import Outcomes, run, started, until
 
 pytestmark = pytest.mark.anyio
 
@@ -122,11 +122,8 @@ async def test_calls_run_side_by_side_on_idle_threads_after_a_busy_spell(
 
 @pytest.fixture
 async def executor() -> AsyncIterator[AsyncIOExecutor]:
-    instance = AsyncIOExecutor(max_workers=3)
-    instance.name = "loop"
-    await instance.start()
-    yield instance
-    await instance.shutdown(wait=False)
+    async with started(AsyncIOExecutor(max_workers=3), "loop") as instance:
+        yield instance
 
 
 async def test_plain_functions_run_on_threads_with_their_job(executor: AsyncIOExecutor) -> None:
