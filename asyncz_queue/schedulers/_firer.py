@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from asyncz_queue._waiting import Wakeup
 from asyncz_queue.events import TaskEvent, constants
 from asyncz_queue.jobs import utcnow
 from asyncz_queue.stores import BaseStore, FireResult
@@ -23,7 +23,7 @@ class Firer:
 
     def __init__(self, scheduler: AsyncIOScheduler) -> None:
         self.scheduler = scheduler
-        self.wakeup = asyncio.Event()
+        self.wakeup = Wakeup()
 
     async def run(self) -> None:
         """Fire what is due, then sleep until the next run time or a wake-up."""

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from asyncz_queue._waiting import Wakeup
 from asyncz_queue.events import constants
 from asyncz_queue.exceptions import (
     JobCancelledError,
@@ -40,7 +41,7 @@ class Worker:
 
     def __init__(self, scheduler: AsyncIOScheduler) -> None:
         self.scheduler = scheduler
-        self.wakeup = asyncio.Event()
+        self.wakeup = Wakeup()
         self._flush_needed = asyncio.Event()
         self._outcomes: dict[str, list[Job]] = defaultdict(list)
         self._origin: dict[str, str] = {}  # job id -> store name, while it runs here
@@ -72,6 +73,7 @@ class Worker:
         if not limits:
             return None
         now = utcnow()
+        started = False
         for store_name, store in scheduler.stores.items():
             acquired = await store.acquire_jobs(
                 scheduler.identity, limits, now, scheduler.lease_seconds
@@ -81,9 +83,14 @@ class Worker:
             for job in acquired.jobs:
                 self._start(store_name, job, now)
                 limits[job.executor] -= 1
+                started = True
             if any(limit <= 0 for limit in limits.values()):
                 return 0.0  # filled a batch: there may be more waiting
             limits = {alias: limit for alias, limit in limits.items() if limit > 0}
+        if started:
+            # Let the jobs just started take their first step before this loop spends
+            # time on the next query (a store's round trip begins with CPU work).
+            await asyncio.sleep(0)
         next_times = [
             when
             for store in scheduler.stores.values()

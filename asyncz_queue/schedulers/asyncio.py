@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 from datetime import tzinfo
 from typing import Any
 
-from asyncz_queue._waiting import wait_event
+from asyncz_queue._waiting import Wakeup
 from asyncz_queue.events import EventBroker, JobEvent, SchedulerEvent, constants
 from asyncz_queue.events.models import event_from_dict, job_event
 from asyncz_queue.exceptions import (
@@ -352,7 +352,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if jobs and self._worker is not None:
             self._worker.wakeup.set()
 
-    async def sleep(self, wakeup: asyncio.Event | None, delay: float | None) -> None:
+    async def sleep(self, wakeup: Wakeup | None, delay: float | None) -> None:
         """Wait for `wakeup`, at most `delay` seconds (and at most the stores' poll interval,
         so a lost notification never strands work)."""
         if wakeup is not None:
@@ -365,16 +365,13 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if wakeup is None:
             await asyncio.sleep(delay if delay is not None else 3600)
             return
-        if delay is None:  # the memory store's usual case: no timer, no extra task
-            await wakeup.wait()
-            return
-        await wait_event(wakeup, delay)
+        await wakeup.wait(delay)
 
     async def run_loop(
         self,
         name: str,
         step: Callable[[], Awaitable[float | None]],
-        wakeup: asyncio.Event | None = None,
+        wakeup: Wakeup | None = None,
     ) -> None:
         """Run `step()` forever, sleeping for the seconds it returns or until `wakeup`.
 
