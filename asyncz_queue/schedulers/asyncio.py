@@ -31,6 +31,13 @@ from asyncz_queue.stores import BaseStore, Notification
 logger = logging.getLogger("asyncz_queue.scheduler")
 
 _BACKOFF_START = 0.1
+#: The events that tell a `Reference` waiting in this process that its job ended.
+_JOB_ENDS = (
+    constants.JOB_SUCCEEDED
+    | constants.JOB_FAILED
+    | constants.JOB_CANCELLED
+    | constants.TASK_MAX_INSTANCES
+)
 _BACKOFF_MAX = 5.0
 
 
@@ -116,7 +123,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             for name, store in self.stores.items():
                 await store.start(self.identity)
                 stack.push_async_callback(store.shutdown)
-                store.set_notification_handler(self._on_notification)
+                store.set_notification_handler(self._on_notification, self._wants_remote)
                 self._open_stores.add(name)
                 stack.callback(self._open_stores.discard, name)
             stack.callback(self.broker.close)
@@ -331,6 +338,11 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             return None
         store = self.stores[store_name]  # type: ignore[index]
         return store if store.broadcasts else None
+
+    def _wants_remote(self, codes: int) -> bool:
+        """Whether events with any of `codes` from other processes matter here: to a
+        listener, or to a `Reference` waiting here for its job to end."""
+        return self.broker.wants(codes) or bool(self._waiters and codes & _JOB_ENDS)
 
     def _on_notification(self, notification: Notification) -> None:
         kind = notification.kind

@@ -82,6 +82,7 @@ class BaseStore(ABC):
     def __init__(self, serializer: str | Serializer = "json") -> None:
         self.serializer: Serializer = get_serializer(serializer)
         self._handler: NotificationHandler | None = None
+        self._wants: Callable[[int], bool] | None = None
         self._heartbeats: dict[str, dict[str, Any]] = {}
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -95,9 +96,22 @@ class BaseStore(ABC):
     async def migrate(self) -> None:  # noqa: B027 - optional hook
         """Create or upgrade the store's schema; idempotent. Nothing to do by default."""
 
-    def set_notification_handler(self, handler: NotificationHandler | None) -> None:
-        """Call `handler` (a plain function, on the event loop) for every `Notification`."""
+    def set_notification_handler(
+        self, handler: NotificationHandler | None, wants: Callable[[int], bool] | None = None
+    ) -> None:
+        """Call `handler` (a plain function, on the event loop) for every `Notification`.
+
+        `wants(codes)`: whether events with any of these codes (a bitwise OR) matter to
+        this process; a store may then skip reading the events of other processes that do
+        not (see `wants_event`). None: every event matters.
+        """
         self._handler = handler
+        self._wants = wants
+
+    def wants_event(self, codes: int) -> bool:
+        """Whether an event from another process with any of `codes` should be delivered
+        (for store implementations: read and deliver only those)."""
+        return self._wants is None or self._wants(codes)
 
     def notify(self, notification: Notification) -> None:
         """Hand `notification` to the handler, if any (for store implementations)."""

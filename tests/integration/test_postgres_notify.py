@@ -25,6 +25,7 @@ from asyncz_queue.events.constants import (
     JOB_RETRYING,
     JOB_STARTED,
     JOB_SUCCEEDED,
+    TASK_ADDED,
 )
 from asyncz_queue.events.models import event_from_dict, job_event
 from asyncz_queue.jobs import Job, JobError, JobState
@@ -184,8 +185,8 @@ def test_pack_events_fills_messages_under_the_limit() -> None:
     events = [JobEvent(code=1, job_id=str(i), traceback="t€" * 700) for i in range(10)]
     messages = pack_events(events, "s1")
     assert 1 < len(messages) < 10
-    assert all(len(m.encode()) < 8000 and m.startswith("e:s1:[") for m in messages)
-    unpacked = [event for m in messages for event in json.loads(m.split(":", 2)[2])]
+    assert all(len(m.encode()) < 8000 and m.startswith("e:s1:1:[") for m in messages)
+    unpacked = [event for m in messages for event in json.loads(m.split(":", 3)[3])]
     assert [event_from_dict(e) for e in unpacked] == events
 
 
@@ -267,14 +268,54 @@ def test_a_listener_skips_its_own_event_messages_without_decoding_them(
 ) -> None:
     delivered: list[Notification] = []
     listener = Listener(lambda: None, "chan", "me", "my-identity", delivered.append, 10.0)
-    listener.dispatch("e:me:[not json")  # its own: not even parsed
+    listener.dispatch("e:me:1:[not json")  # its own: not even parsed
     assert delivered == [] and "malformed" not in caplog.text
-    listener.dispatch("e:other:[not json")
+    listener.dispatch("e:other:1:[not json")
     assert "malformed" in caplog.text
     ours, theirs = (JobEvent(code=1, scheduler_identity=who) for who in ("my-identity", "x"))
     for message in pack_events([ours, theirs], "other"):
         listener.dispatch(message)
     assert [n.payload["scheduler_identity"] for n in delivered] == ["x"]
+
+
+def test_a_listener_reads_only_the_event_messages_whose_codes_its_process_wants(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    delivered: list[Notification] = []
+    wanted = JOB_STARTED | JOB_SUCCEEDED
+    listener = Listener(
+        lambda: None, "chan", "me", "mine", delivered.append, 10.0, wants=lambda c: bool(c & wanted)
+    )
+    job = Job.from_func(FN)
+    # Unwanted codes: not even parsed (a broken body would be reported as malformed).
+    listener.dispatch(f"r:other:{JOB_PUSHED}:{{not json")
+    listener.dispatch(f"e:other:{JOB_PUSHED | TASK_ADDED}:[not json")
+    assert delivered == [] and "malformed" not in caplog.text
+    for code in (JOB_PUSHED, JOB_STARTED):
+        for message in pack_job_events(code, [job], "theirs", "other"):
+            listener.dispatch(message)
+    started = JobEvent(code=JOB_STARTED, scheduler_identity="x", job_id=job.id)
+    pushed = JobEvent(code=JOB_PUSHED, scheduler_identity="x", job_id=job.id)
+    # A message of mixed codes is read when one of them is wanted, and delivered whole.
+    for message in pack_events([pushed, started], "other"):
+        listener.dispatch(message)
+    assert [(n.payload["code"], n.payload["job_id"]) for n in delivered] == [
+        (JOB_STARTED, job.id),
+        (JOB_PUSHED, job.id),
+        (JOB_STARTED, job.id),
+    ]
+    listener.dispatch("e:other:many:[]")  # codes that are no number
+    assert "malformed" in caplog.text
+
+
+async def test_a_scheduler_wants_remote_job_ends_while_a_reference_waits() -> None:
+    scheduler = AsyncIOScheduler()
+    assert not scheduler._wants_remote(JOB_SUCCEEDED)
+    scheduler.add_listener(lambda event: None, JOB_STARTED)
+    assert scheduler._wants_remote(JOB_STARTED | JOB_PUSHED)
+    assert not scheduler._wants_remote(JOB_SUCCEEDED)
+    scheduler._waiters["some-job"] = []
+    assert scheduler._wants_remote(JOB_SUCCEEDED) and not scheduler._wants_remote(JOB_PUSHED)
 
 
 @pytest.mark.parametrize(

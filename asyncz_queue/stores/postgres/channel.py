@@ -1,10 +1,13 @@
 """LISTEN/NOTIFY: one channel per schema that wakes loops and carries events between processes.
 
 Messages are short text payloads: `t:<sender>` (tasks changed), `j:<sender>` (jobs became
-available), `c:<sender>:<job id>` (stop this job), `e:<sender>:[<event dict>, ...]` (events)
-and `r:<sender>:{"i": identity, "t": timestamp, "c": code, "j": [<job row>, ...]}` (events
-of one code about jobs, one row of `JOB_ROW` values each). A store ignores its own messages
-without decoding them (it delivered them locally at once), and events of its own scheduler
+available), `c:<sender>:<job id>` (stop this job), `e:<sender>:<codes>:[<event dict>, ...]`
+(events) and `r:<sender>:<code>:{"i": identity, "t": timestamp, "j": [<job row>, ...]}`
+(events of one code about jobs, one row of `JOB_ROW` values each). `<codes>` is the bitwise
+OR of the event codes inside. A store ignores without decoding its own messages (it
+delivered them locally at once) and event messages whose codes nobody in its process wants
+(`BaseStore.wants_event`): every process hears every event of every other, and most of
+them would be decoded only to be dropped. It also ignores events of its own scheduler
 identity.
 
 Job events are most of the traffic (a bulk push announces every job; a busy worker reports
@@ -30,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from asyncz_queue.events import SchedulerEvent
+from asyncz_queue.events.constants import ALL_EVENTS
 from asyncz_queue.events.models import JOB_ROW, job_event, job_row
 from asyncz_queue.exceptions import StoreUnavailableError
 from asyncz_queue.jobs import Job, utcnow
@@ -39,6 +43,8 @@ logger = logging.getLogger("asyncz_queue.stores.postgres")
 
 #: NOTIFY refuses payloads of 8000 bytes or more; stay clear of it.
 MAX_PAYLOAD = 7900
+#: Digits of the largest OR of event codes (every bit of `ALL_EVENTS` set).
+_CODES_WIDTH = len(str(ALL_EVENTS))
 #: Fields this long (as JSON) may be cut to make an event fit.
 _SMALL = 200
 _MAX_BACKOFF = 5.0
@@ -110,31 +116,42 @@ def encode_event(event: SchedulerEvent, limit: int = MAX_PAYLOAD - 4) -> bytes:
 
 
 def pack_events(events: list[SchedulerEvent], sender: str) -> list[str]:
-    """Event messages (`e:<sender>:[...]`), each under the NOTIFY limit, holding every event."""
-    head = b"e:" + sender.encode() + b":["
+    """Event messages (`e:<sender>:<codes>:[...]`), each under the NOTIFY limit, holding
+    every event."""
+    head = b"e:" + sender.encode() + b":"
+    # Room for the codes: the widest an OR of event codes can be written.
+    room = MAX_PAYLOAD - len(head) - _CODES_WIDTH - 3
     messages: list[str] = []
     chunk: list[bytes] = []
-    size = len(head) + 1
+    codes = 0
+    size = 0
+
+    def close_chunk() -> None:
+        nonlocal chunk, codes, size
+        if chunk:
+            body = b"%d:[" % codes + b",".join(chunk) + b"]"
+            messages.append((head + body).decode())
+            chunk, codes, size = [], 0, 0
+
     for event in events:
-        text = encode_event(event, MAX_PAYLOAD - len(head) - 1)
-        if chunk and size + len(text) + 1 > MAX_PAYLOAD:
-            messages.append((head + b",".join(chunk) + b"]").decode())
-            chunk, size = [], len(head) + 1
+        text = encode_event(event, room)
+        if chunk and size + len(text) + 1 > room:
+            close_chunk()
         chunk.append(text)
+        codes |= event.code
         size += len(text) + 1
-    if chunk:
-        messages.append((head + b",".join(chunk) + b"]").decode())
+    close_chunk()
     return messages
 
 
 def pack_job_events(code: int, jobs: Sequence[Job], identity: str, sender: str) -> list[str]:
     """Messages (`r:...`, each under the NOTIFY limit) carrying the event `code` about each
     of `jobs` as it is now, from the scheduler `identity`."""
-    head = b'r:%s:{"i":%s,"t":%s,"c":%d,"j":[' % (
+    head = b'r:%s:%d:{"i":%s,"t":%s,"j":[' % (
         sender.encode(),
+        code,
         orjson.dumps(identity),
         orjson.dumps(utcnow()),
-        code,
     )
     room = MAX_PAYLOAD - len(head) - 2
     messages: list[str] = []
@@ -164,12 +181,12 @@ def pack_job_events(code: int, jobs: Sequence[Job], identity: str, sender: str) 
     return messages
 
 
-def _unpack_job_events(body: str) -> list[dict[str, Any]]:
-    """The event dicts of an `r:` message's body."""
+def _unpack_job_events(code: int, body: str) -> list[dict[str, Any]]:
+    """The event dicts of an `r:` message's body, all of event `code`."""
     data = _loads(body)
     common = {
         "kind": "job",
-        "code": data["c"],
+        "code": code,
         "timestamp": data["t"],
         "scheduler_identity": data["i"],
     }
@@ -262,12 +279,14 @@ class Listener:
         identity: str,
         deliver: Callable[[Notification], None],
         health_interval: float,
+        wants: Callable[[int], bool] = lambda codes: True,
     ) -> None:
         self._connect = connect
         self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
         self._sender = sender
         self._identity = identity
         self._deliver = deliver
+        self._wants = wants
         self._health_interval = health_interval
         self._task: asyncio.Task[None] | None = None
         #: Set while the listen connection is up (for tests and health checks).
@@ -342,11 +361,14 @@ class Listener:
             if sender != self._sender and job_id:
                 self._deliver(Notification("cancel", {"job_id": job_id}))
         elif kind == "e" or kind == "r":
-            sender, _, body = rest.partition(":")
+            sender, _, rest = rest.partition(":")
             if sender == self._sender:
                 return
+            codes, _, body = rest.partition(":")
             try:
-                events = _loads(body) if kind == "e" else _unpack_job_events(body)
+                if not self._wants(int(codes)):
+                    return
+                events = _loads(body) if kind == "e" else _unpack_job_events(int(codes), body)
             except (ValueError, KeyError, TypeError):
                 logger.warning("ignored a malformed event message on the channel")
                 return

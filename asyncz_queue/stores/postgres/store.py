@@ -134,7 +134,7 @@ class PostgresStore(TaskMethods, BaseStore):
         if self.listen:
             listener = Listener(
                 self.connect, self.channel, self._sender, identity, self.notify,
-                health_interval=self.poll_interval,
+                health_interval=self.poll_interval, wants=self.wants_event,
             )  # fmt: skip
             try:
                 await listener.start()
