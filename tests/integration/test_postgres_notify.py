@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import psycopg
 import pytest
+from psycopg import sql
 
 from asyncz_queue import AsyncIOScheduler
 from asyncz_queue.events import JobEvent, SchedulerEvent, TaskEvent
@@ -101,6 +102,21 @@ async def test_a_process_hears_its_own_change_once(
     await wait_for(other, 1)
     await asyncio.sleep(0.1)  # the echo of its own NOTIFY would have arrived by now
     assert own == [Notification("jobs")]
+
+
+async def test_an_announced_push_is_one_message_that_wakes_even_a_process_wanting_no_events(
+    postgres_dsn: str, pair: tuple[PostgresStore, PostgresStore]
+) -> None:
+    first, second = pair
+    woken: list[Notification] = []
+    second.set_notification_handler(woken.append, lambda codes: False)
+    async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as raw:
+        await raw.execute(sql.SQL("LISTEN {}").format(sql.Identifier(first.channel)))
+        await first.add_jobs([Job.from_func(FN, scheduled_at=T0)], announce=True)
+        messages = [n.payload async for n in raw.notifies(timeout=0.5)]
+    assert len(messages) == 1 and messages[0].startswith(f"r:{first._sender}:{JOB_PUSHED}:")
+    await wait_for(woken, 1)
+    assert woken == [Notification("jobs")]  # woken, and no event decoded
 
 
 async def test_events_reach_other_processes_but_not_their_sender(
@@ -290,7 +306,9 @@ def test_a_listener_reads_only_the_event_messages_whose_codes_its_process_wants(
     # Unwanted codes: not even parsed (a broken body would be reported as malformed).
     listener.dispatch(f"r:other:{JOB_PUSHED}:{{not json")
     listener.dispatch(f"e:other:{JOB_PUSHED | TASK_ADDED}:[not json")
-    assert delivered == [] and "malformed" not in caplog.text
+    # Pushed jobs still wake the worker.
+    assert delivered == [Notification("jobs")] * 2 and "malformed" not in caplog.text
+    delivered.clear()
     for code in (JOB_PUSHED, JOB_STARTED):
         for message in pack_job_events(code, [job], "theirs", "other"):
             listener.dispatch(message)
@@ -299,8 +317,12 @@ def test_a_listener_reads_only_the_event_messages_whose_codes_its_process_wants(
     # A message of mixed codes is read when one of them is wanted, and delivered whole.
     for message in pack_events([pushed, started], "other"):
         listener.dispatch(message)
-    assert [(n.payload["code"], n.payload["job_id"]) for n in delivered] == [
+    assert [
+        (n.payload["code"], n.payload["job_id"]) if n.payload else n.kind for n in delivered
+    ] == [
+        "jobs",
         (JOB_STARTED, job.id),
+        "jobs",
         (JOB_PUSHED, job.id),
         (JOB_STARTED, job.id),
     ]

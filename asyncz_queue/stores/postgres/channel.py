@@ -4,11 +4,14 @@ Messages are short text payloads: `t:<sender>` (tasks changed), `j:<sender>` (jo
 available), `c:<sender>:<job id>` (stop this job), `e:<sender>:<codes>:[<event dict>, ...]`
 (events) and `r:<sender>:<code>:{"i": identity, "t": timestamp, "j": [<job row>, ...]}`
 (events of one code about jobs, one row of `JOB_ROW` values each). `<codes>` is the bitwise
-OR of the event codes inside. A store ignores without decoding its own messages (it
-delivered them locally at once) and event messages whose codes nobody in its process wants
-(`BaseStore.wants_event`): every process hears every event of every other, and most of
-them would be decoded only to be dropped. It also ignores events of its own scheduler
-identity.
+OR of the event codes inside. A push sends either its `JOB_PUSHED` events, which wake the
+workers that receive them, or (when not every job was inserted) a `j:`: one message, not
+two, so the pushing process also reads back one message of its own instead of two.
+
+A store ignores without decoding its own messages (it delivered them locally at once) and
+event messages whose codes nobody in its process wants (`BaseStore.wants_event`): every
+process hears every event of every other, and most of them would be decoded only to be
+dropped. It also ignores events of its own scheduler identity.
 
 Job events are most of the traffic (a bulk push announces every job; a busy worker reports
 two events per job), so they travel as rows, built straight from the jobs: about a quarter
@@ -33,7 +36,7 @@ import psycopg
 from psycopg import sql
 
 from asyncz_queue.events import SchedulerEvent
-from asyncz_queue.events.constants import ALL_EVENTS
+from asyncz_queue.events.constants import ALL_EVENTS, JOB_PUSHED
 from asyncz_queue.events.models import JOB_ROW, job_event, job_row
 from asyncz_queue.exceptions import StoreUnavailableError
 from asyncz_queue.jobs import Job, utcnow
@@ -366,6 +369,8 @@ class Listener:
                 return
             codes, _, body = rest.partition(":")
             try:
+                if int(codes) & JOB_PUSHED:
+                    self._deliver(JOBS)  # jobs were pushed: the announcement is the wake-up
                 if not self._wants(int(codes)):
                     return
                 events = _loads(body) if kind == "e" else _unpack_job_events(int(codes), body)

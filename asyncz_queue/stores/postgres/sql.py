@@ -93,17 +93,18 @@ ADD_JOBS = (
     + ENSURE_COUNTERS
     + ")"
     + """
-    SELECT array_agg(id), (SELECT pg_notify(%(channel)s, %(wake)s))::text,
-        CASE WHEN count(*) = %(expected)s THEN (
+    SELECT array_agg(id),
+        CASE WHEN count(*) = %(expected)s AND cardinality(%(announce)b::text[]) > 0 THEN (
             SELECT count(pg_notify(%(channel)s, m)) FROM unnest(%(announce)b::text[]) AS m
-        ) END
+        ) ELSE (SELECT count(pg_notify(%(channel)s, %(wake)s))) END
     FROM inserted HAVING count(*) > 0
 """
 )
 """Insert jobs; a job whose id, unique_key (held by an unfinished job) or fire is already
 taken is skipped. Locks only the inserted rows. Returns the ids inserted. When all
 `expected` jobs were inserted, sends the event messages `announce` (their JOB_PUSHED) in the
-same transaction: other processes hear of a job only once it exists."""
+same transaction: other processes hear of a job only once it exists, and that message wakes
+their workers too. Otherwise it sends the plain wake-up `wake`."""
 
 FIND_HOLDERS = f"""
     SELECT {JOB_COLUMNS} FROM {{schema}}.jobs

@@ -186,13 +186,16 @@ class PostgresStore(TaskMethods, BaseStore):
         if not jobs:
             return []
         fetch: Fetch = self._db.fetch
-        wake = self._wake_jobs
+        sender = self._sender
         if connection is not None:
-            fetch, wake = _fetch_on(connection), "j:"  # the commit wakes this process too
+            # No sender: the commit wakes this process too (the events of its own
+            # scheduler it ignores: it delivered them here already).
+            fetch, sender = _fetch_on(connection), ""
+        wake = f"j:{sender}"
         stored: list[Job | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         inserted_any = False
-        messages = self._pushed(jobs) if announce else []
+        messages = self._pushed(jobs, sender) if announce else []
         announced = not announce
         # A holder that finishes between our insert and our look-up frees its key: insert
         # again. Bounded, as each round needs another job to take the key meanwhile.
@@ -221,12 +224,12 @@ class PostgresStore(TaskMethods, BaseStore):
         if not announced:
             own = [job for job, kept in zip(jobs, stored, strict=True) if kept is job]
             if own:
-                params = {"channel": self.channel, "payloads": self._pushed(own)}
+                params = {"channel": self.channel, "payloads": self._pushed(own, sender)}
                 await fetch(self._sql.NOTIFY_MANY, params)
         return [job for job in stored if job is not None]
 
-    def _pushed(self, jobs: Sequence[Job]) -> list[str]:
-        return pack_job_events(JOB_PUSHED, jobs, self.identity or "", self._sender)
+    def _pushed(self, jobs: Sequence[Job], sender: str) -> list[str]:
+        return pack_job_events(JOB_PUSHED, jobs, self.identity or "", sender)
 
     async def _fill_holders(
         self, fetch: Fetch, jobs: Sequence[Job], pending: list[int], stored: list[Job | None]
