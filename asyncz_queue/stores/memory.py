@@ -38,9 +38,10 @@ class MemoryStore(BaseStore):
         self._jobs: dict[str, Job] = {}
         self._seq = itertools.count()
         self._job_seq: dict[str, int] = {}
-        # Waiting jobs not yet due: (scheduled_at, seq, job_id).
+        # Waiting jobs not due when stored: (scheduled_at, seq, job_id).
         self._delayed: list[tuple[datetime, int, str]] = []
-        # Waiting jobs that are due, per executor: (priority, scheduled_at, seq, job_id).
+        # Waiting jobs that are due, per executor: (priority, scheduled_at, seq, job_id); a
+        # job goes here from `_delayed` once due, or at once when it was due when made.
         self._ready: dict[str, list[tuple[int, datetime, int, str]]] = defaultdict(list)
         self._running: dict[str, int] = defaultdict(int)
         self._unique: dict[str, str] = {}
@@ -165,11 +166,16 @@ class MemoryStore(BaseStore):
 
     def _insert_job(self, job: Job) -> None:
         seq = next(self._seq)
-        self._jobs[job.id] = job
-        self._job_seq[job.id] = seq
+        job_id = job.id
+        self._jobs[job_id] = job
+        self._job_seq[job_id] = seq
         if job.unique_key is not None:
-            self._unique[job.unique_key] = job.id
-        heapq.heappush(self._delayed, (job.scheduled_at, seq, job.id))
+            self._unique[job.unique_key] = job_id
+        scheduled_at = job.scheduled_at
+        if scheduled_at <= job.created_at:  # due when made (most are): ready at once
+            heapq.heappush(self._ready[job.executor], (job.priority, scheduled_at, seq, job_id))
+        else:
+            heapq.heappush(self._delayed, (scheduled_at, seq, job_id))
 
     async def add_jobs(
         self,
@@ -261,9 +267,13 @@ class MemoryStore(BaseStore):
             heap = self._ready.get(alias)
             taken = 0
             while heap and taken < limit:
-                job_id = heapq.heappop(heap)[3]
+                entry = heapq.heappop(heap)
+                job_id = entry[3]
                 job = jobs.get(job_id)
                 if job is None or job.state not in WAITING_STATES:
+                    continue
+                if entry[1] > now:  # stored ready at a `now` later than this one
+                    heapq.heappush(self._delayed, (entry[1], entry[2], job_id))
                     continue
                 task_id = job.task_id
                 if task_id is not None and job.max_instances is not None:

@@ -154,6 +154,19 @@ async def test_a_job_is_never_acquired_twice_or_before_it_is_due(store: BaseStor
     ]
 
 
+async def test_a_job_made_later_than_the_workers_now_still_waits_until_it_is_due(
+    store: BaseStore,
+) -> None:
+    # Due when it was made (the memory store keeps such jobs ready at once), yet not due at
+    # the `now` a worker passes in: only `scheduled_at` decides.
+    made_later = job(scheduled_at=at(10)).evolve(created_at=at(20))
+    await store.add_jobs([made_later])
+    assert (await store.acquire_jobs("w1", {"default": 5}, at(9), LEASE)).jobs == []
+    assert await store.get_next_job_time(["default"]) == at(10)
+    acquired = await store.acquire_jobs("w1", {"default": 5}, at(10), LEASE)
+    assert [j.id for j in acquired.jobs] == [made_later.id]
+
+
 async def test_acquire_jobs_honours_each_executors_limit(store: BaseStore) -> None:
     await store.add_jobs(
         [job(executor="a") for _ in range(5)] + [job(executor="b") for _ in range(5)]
