@@ -198,8 +198,9 @@ class BaseStore(ABC):
     ) -> list[Job]:
         """Store pending jobs; returns, in order, the stored job for each.
 
-        A job whose `unique_key` is held by an unfinished job is not stored: the job holding
-        the key is returned in its place. All or nothing on `SerializationError`.
+        A job whose id is taken, or whose `unique_key` is held by an unfinished job, is not
+        stored: the stored job with that id, or holding the key, is returned in its place.
+        All or nothing on `SerializationError`.
         `connection`: write inside the caller's own transaction (PostgreSQL: a psycopg
         `AsyncConnection`), so the jobs exist only if it commits; a store without
         transactions raises `ValueError` when given one.

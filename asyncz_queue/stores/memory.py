@@ -189,7 +189,12 @@ class MemoryStore(BaseStore):
             self.check_job(job)
         stored: list[Job] = []
         for job in jobs:
-            holder_id = self._unique.get(job.unique_key) if job.unique_key is not None else None
+            if job.id in self._jobs:
+                holder_id: str | None = job.id  # the id is taken: keep the stored job
+            elif job.unique_key is not None:
+                holder_id = self._unique.get(job.unique_key)
+            else:
+                holder_id = None
             if holder_id is not None:
                 stored.append(self._jobs[holder_id])
                 continue

@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from asyncz_queue.exceptions import SerializationError
 from asyncz_queue.jobs import Job, JobError, JobState
+from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
+from asyncz_queue.stores.postgres.store import COPY_AT
 from tests.pg_cluster import open_postgres_store, unique_schema
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -52,6 +55,48 @@ async def test_writing_the_same_outcome_again_reports_it_written_and_changes_not
     [again] = [j for j in acquired.jobs if j.id == one.id]
     assert again.attempts == 2
     assert await store.complete_jobs("w1", outcomes[:1]) == []
+
+
+async def test_a_bulk_push_of_plain_jobs_is_copied_in_and_announced(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schema = unique_schema()
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema) as store,
+        open_postgres_store(postgres_dsn, schema=schema) as other,
+    ):
+        copied: list[int] = []
+        copy_jobs = store._copy_jobs
+
+        async def spy(jobs: Any, notifications: list[str]) -> None:
+            copied.append(len(jobs))
+            await copy_jobs(jobs, notifications)
+
+        monkeypatch.setattr(store, "_copy_jobs", spy)
+        heard: list[Any] = []
+        other.set_notification_handler(heard.append)
+        plain = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
+        assert await store.add_jobs(plain, announce=True) == plain
+        keyed = [Job.from_func(FN, unique_key=f"k{i}") for i in range(COPY_AT)]
+        assert await store.add_jobs(keyed) == keyed  # unique keys: the insert
+        assert copied == [COPY_AT]
+        with anyio.fail_after(5):
+            while len([n for n in heard if n.kind == "event"]) < COPY_AT:
+                await anyio.sleep(0.01)
+        pushed = {n.payload["job_id"] for n in heard if n.kind == "event"}
+        assert pushed == {job.id for job in plain}
+        assert Notification("jobs") in heard
+
+
+async def test_a_pickle_store_copies_a_bulk_push_in_exactly(postgres_dsn: str) -> None:
+    async with open_postgres_store(postgres_dsn, serializer="pickle") as store:
+        jobs = [
+            Job.from_func(FN, args=({i, i + 1}, b"\x00"), kwargs={"at": T0}) for i in range(COPY_AT)
+        ]
+        assert await store.add_jobs(jobs) == jobs
+        for job in jobs[:: COPY_AT // 10]:
+            stored = await store.get_job(job.id)
+            assert (stored.args, stored.kwargs) == (job.args, job.kwargs)
 
 
 class Boom:

@@ -55,6 +55,51 @@ async def test_add_jobs_is_all_or_nothing_on_arguments_it_cannot_store(store: Ba
         await store.get_job(good.id)
 
 
+#: A push this big takes another path in the PostgreSQL store (COPY): same behaviour.
+BULK = 250
+
+
+async def test_a_bulk_push_stores_every_job_exactly(store: BaseStore) -> None:
+    jobs = [
+        job(
+            args=(i, "tab\there, newline\n, backslash \\, é"),
+            kwargs={"k": [i, None, True]} if i % 2 else {},
+            executor=f"ex{i % 3}",
+            priority=i % 4 - 2,
+            max_attempts=i % 3 + 1,
+            scheduled_at=at(i),
+            timeout=None if i % 5 else 2.5,
+            retry_on=(ValueError,) if i % 7 == 0 else (),
+        )
+        for i in range(BULK)
+    ]
+    assert await store.add_jobs(jobs) == jobs
+    for original in jobs:
+        assert dump(await store.get_job(original.id)) == dump(original)
+
+
+async def test_a_bulk_push_with_a_taken_id_keeps_the_stored_job_and_stores_the_rest(
+    store: BaseStore,
+) -> None:
+    held = job(priority=1)
+    await store.add_jobs([held])
+    jobs = [job() for _ in range(BULK)]
+    jobs[7] = held.evolve(priority=9)  # the same id again
+    stored = await store.add_jobs(jobs)
+    assert stored[7] == held and (await store.get_job(held.id)).priority == 1
+    assert stored[:7] + stored[8:] == jobs[:7] + jobs[8:]
+    assert len(await store.get_jobs(limit=2 * BULK)) == BULK
+
+
+async def test_a_bulk_push_with_an_argument_it_cannot_store_stores_nothing(
+    store: BaseStore,
+) -> None:
+    jobs = [*(job() for _ in range(BULK)), job(args=(object(),))]
+    with pytest.raises(SerializationError):
+        await store.add_jobs(jobs)
+    assert await store.get_jobs() == []
+
+
 async def test_a_held_unique_key_returns_the_holding_job(store: BaseStore) -> None:
     first = job(unique_key="report")
     [stored] = await store.add_jobs([first])

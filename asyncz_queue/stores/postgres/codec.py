@@ -22,6 +22,11 @@ from asyncz_queue.tasks import Task
 
 _EMPTY_LIST = "[]"
 _JOB_KINDS = dict(JOB_INPUT)
+#: The columns of `sql.JOB_INPUT`, in order, and their types as a binary COPY names them.
+JOB_NAMES = tuple(_JOB_KINDS)
+COPY_TYPES = [{"int": "int4"}.get(kind, kind) for kind in _JOB_KINDS.values()]
+#: The columns after `scheduled_at` and `created_at`: where a job is in its life.
+_LIFE_NAMES = JOB_NAMES[JOB_NAMES.index("started_at") :]
 _OUTCOME_KINDS = dict(OUTCOME_INPUT)
 _STATES = {state.value: state for state in JobState}
 
@@ -85,33 +90,26 @@ class Codec:
                 f"the result of job {job.id} ({job.fn}) cannot be stored: {exc}"
             ) from None
 
+    def job_rows(self, jobs: Sequence[Job]) -> list[tuple[Any, ...]]:
+        """The rows of `sql.JOB_INPUT` for `jobs` (for COPY); `SerializationError` (naming
+        the job and which arguments) when one cannot be stored."""
+        rows = []
+        for j in jobs:
+            arguments, arguments_bytes = self._arguments(j)
+            rows.append(
+                (
+                    j.id, j.task_id, j.fn, arguments, arguments_bytes, j.executor, j.priority,
+                    j.state.value, j.attempts, j.max_attempts, j.max_instances,
+                    _json_list(j.retry_on), j.retry_backoff, j.retry_backoff_max, j.timeout,
+                    j.unique_key, j.scheduled_at, j.created_at, *self._life_row(j),
+                )
+            )  # fmt: skip
+        return rows
+
     def job_columns(self, jobs: Sequence[Job]) -> dict[str, Any]:
         """The parameters of `sql.JOB_INPUT` for `jobs` (see `fold`); `SerializationError`
         (naming the job and which arguments) when one cannot be stored."""
-        arguments = [self._arguments(job) for job in jobs]
-        return fold(
-            {
-                "id": [j.id for j in jobs],
-                "task_id": [j.task_id for j in jobs],
-                "fn": [j.fn for j in jobs],
-                "arguments": [a[0] for a in arguments],
-                "arguments_bytes": [a[1] for a in arguments],
-                "executor": [j.executor for j in jobs],
-                "priority": [j.priority for j in jobs],
-                "state": [j.state.value for j in jobs],
-                "attempts": [j.attempts for j in jobs],
-                "max_attempts": [j.max_attempts for j in jobs],
-                "max_instances": [j.max_instances for j in jobs],
-                "retry_on": [_json_list(j.retry_on) for j in jobs],
-                "retry_backoff": [j.retry_backoff for j in jobs],
-                "retry_backoff_max": [j.retry_backoff_max for j in jobs],
-                "timeout": [j.timeout for j in jobs],
-                "unique_key": [j.unique_key for j in jobs],
-                "created_at": [j.created_at for j in jobs],
-                **self._state_columns(jobs),
-            },
-            _JOB_KINDS,
-        )
+        return fold(_columns(JOB_NAMES, self.job_rows(jobs)), _JOB_KINDS)
 
     def outcome_columns(
         self, jobs: Sequence[Job], fence_workers: Sequence[str | None]
@@ -131,19 +129,18 @@ class Codec:
 
     def _state_columns(self, jobs: Sequence[Job]) -> dict[str, list[Any]]:
         """The columns of where each job is in its life, shared by inserts and outcomes."""
-        results = [self._result(job) for job in jobs]
         return {
-            "scheduled_at": [j.scheduled_at for j in jobs],
-            "started_at": [j.started_at for j in jobs],
-            "completed_at": [j.completed_at for j in jobs],
-            "worker_id": [j.worker_id for j in jobs],
-            "lease_until": [j.lease_until for j in jobs],
-            "result": [r[0] for r in results],
-            "result_bytes": [r[1] for r in results],
-            "error_type": [_text(j.error_type) for j in jobs],
-            "error": [_text(j.error) for j in jobs],
-            "errors": [_json_list(j.errors) for j in jobs],
+            "scheduled_at": [job.scheduled_at for job in jobs],
+            **_columns(_LIFE_NAMES, [self._life_row(job) for job in jobs]),
         }
+
+    def _life_row(self, job: Job) -> tuple[Any, ...]:
+        """Where `job` is in its life, in the order of `_LIFE_NAMES`."""
+        result, result_bytes = self._result(job)
+        return (
+            job.started_at, job.completed_at, job.worker_id, job.lease_until, result,
+            result_bytes, _text(job.error_type), _text(job.error), _json_list(job.errors),
+        )  # fmt: skip
 
     def _explain(self, job: Job) -> str:
         # Reuse the serializer's own check for the exact message (args vs kwargs).
@@ -229,6 +226,13 @@ class Codec:
         return Task.model_validate(
             {**spec, "args": args, "kwargs": kwargs, "next_run_time": row[1]}
         )
+
+
+def _columns(names: Sequence[str], rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+    """`rows` turned into one list per column, by name."""
+    if not rows:
+        return {name: [] for name in names}
+    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
 
 
 def fold(columns: dict[str, list[Any]], kinds: dict[str, str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import tuple_row
 
 from asyncz_queue.events import SchedulerEvent
@@ -28,7 +29,7 @@ from asyncz_queue.stores.postgres.channel import (
     channel_name,
     pack_job_events,
 )
-from asyncz_queue.stores.postgres.codec import Codec
+from asyncz_queue.stores.postgres.codec import COPY_TYPES, JOB_NAMES, Codec
 from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
 from asyncz_queue.stores.postgres.dsn import mask_dsn
 from asyncz_queue.stores.postgres.statements import Statements
@@ -38,8 +39,18 @@ logger = logging.getLogger("asyncz_queue.stores.postgres")
 
 #: How many expired jobs one rescue transaction handles.
 RESCUE_BATCH = 500
+#: From this many jobs on, a push of plain jobs (no task, no unique key) outside the caller's
+#: transaction is stored with COPY: about 1.5 times the rows per second of the insert, which
+#: pays for its extra round trips (BEGIN, COMMIT) past a few hundred jobs.
+COPY_AT = 200
 
 Fetch = Callable[[bytes, dict[str, Any]], Awaitable[list[Row]]]
+
+
+def _plain(jobs: Sequence[Job]) -> bool:
+    """Whether no job can collide with a stored one but by its (random) id: no task, whose
+    fire is unique, and no unique key."""
+    return all(job.task_id is None and job.unique_key is None for job in jobs)
 
 
 def _fetch_on(connection: Any) -> Fetch:
@@ -102,6 +113,9 @@ class PostgresStore(TaskMethods, BaseStore):
         self.channel = channel_name(schema)
         self.identity: str | None = None
         self._sql = Statements.for_schema(schema)
+        self._copy_statement = sql.SQL("COPY {}.jobs ({}) FROM STDIN (FORMAT BINARY)").format(
+            sql.Identifier(schema), sql.SQL(", ").join(map(sql.Identifier, JOB_NAMES))
+        )
         self._codec = Codec(self.serializer)
         self._sender = secrets.token_hex(6)
         self._wake_jobs = f"j:{self._sender}"
@@ -192,10 +206,18 @@ class PostgresStore(TaskMethods, BaseStore):
             # scheduler it ignores: it delivered them here already).
             fetch, sender = _fetch_on(connection), ""
         wake = f"j:{sender}"
+        messages = self._pushed(jobs, sender) if announce else []
+        if connection is None and len(jobs) >= COPY_AT and _plain(jobs):
+            try:
+                await self._copy_jobs(jobs, messages or [wake])
+            except psycopg.errors.UniqueViolation:
+                pass  # an id is taken already: the insert below sorts out which
+            else:
+                self.notify(JOBS)
+                return list(jobs)
         stored: list[Job | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         inserted_any = False
-        messages = self._pushed(jobs, sender) if announce else []
         announced = not announce
         # A holder that finishes between our insert and our look-up frees its key: insert
         # again. Bounded, as each round needs another job to take the key meanwhile.
@@ -227,6 +249,22 @@ class PostgresStore(TaskMethods, BaseStore):
                 params = {"channel": self.channel, "payloads": self._pushed(own, sender)}
                 await fetch(self._sql.NOTIFY_MANY, params)
         return [job for job in stored if job is not None]
+
+    async def _copy_jobs(self, jobs: Sequence[Job], notifications: list[str]) -> None:
+        """Store `jobs` with COPY and send `notifications`, in one transaction: all of them,
+        or none and `UniqueViolation` when an id is taken."""
+        rows = self._codec.job_rows(jobs)  # SerializationError before anything is sent
+        params = {"channel": self.channel, "payloads": notifications}
+
+        async def op(conn: Connection) -> None:
+            async with conn.transaction(), conn.cursor() as cur:
+                async with cur.copy(self._copy_statement) as copy:
+                    copy.set_types(COPY_TYPES)
+                    for row in rows:
+                        await copy.write_row(row)
+                await cur.execute(self._sql.NOTIFY_MANY, params)
+
+        await self._db.run(op)
 
     def _pushed(self, jobs: Sequence[Job], sender: str) -> list[str]:
         return pack_job_events(JOB_PUSHED, jobs, self.identity or "", sender)
