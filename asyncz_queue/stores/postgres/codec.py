@@ -90,26 +90,21 @@ class Codec:
                 f"the result of job {job.id} ({job.fn}) cannot be stored: {exc}"
             ) from None
 
-    def job_rows(self, jobs: Sequence[Job]) -> list[tuple[Any, ...]]:
-        """The rows of `sql.JOB_INPUT` for `jobs` (for COPY); `SerializationError` (naming
-        the job and which arguments) when one cannot be stored."""
-        rows = []
-        for j in jobs:
-            arguments, arguments_bytes = self._arguments(j)
-            rows.append(
-                (
-                    j.id, j.task_id, j.fn, arguments, arguments_bytes, j.executor, j.priority,
-                    j.state.value, j.attempts, j.max_attempts, j.max_instances,
-                    _json_list(j.retry_on), j.retry_backoff, j.retry_backoff_max, j.timeout,
-                    j.unique_key, j.scheduled_at, j.created_at, *self._life_row(j),
-                )
-            )  # fmt: skip
-        return rows
+    def job_row(self, j: Job) -> tuple[Any, ...]:
+        """The row of `sql.JOB_INPUT` for a job (for COPY); `SerializationError` (naming the
+        job and which arguments) when it cannot be stored."""
+        arguments, arguments_bytes = self._arguments(j)
+        return (
+            j.id, j.task_id, j.fn, arguments, arguments_bytes, j.executor, j.priority,
+            j.state.value, j.attempts, j.max_attempts, j.max_instances,
+            _json_list(j.retry_on), j.retry_backoff, j.retry_backoff_max, j.timeout,
+            j.unique_key, j.scheduled_at, j.created_at, *self._life_row(j),
+        )  # fmt: skip
 
     def job_columns(self, jobs: Sequence[Job]) -> dict[str, Any]:
         """The parameters of `sql.JOB_INPUT` for `jobs` (see `fold`); `SerializationError`
         (naming the job and which arguments) when one cannot be stored."""
-        return fold(_columns(JOB_NAMES, self.job_rows(jobs)), _JOB_KINDS)
+        return fold(_columns(JOB_NAMES, [self.job_row(job) for job in jobs]), _JOB_KINDS)
 
     def outcome_columns(
         self, jobs: Sequence[Job], fence_workers: Sequence[str | None]

@@ -206,15 +206,15 @@ class PostgresStore(TaskMethods, BaseStore):
             # scheduler it ignores: it delivered them here already).
             fetch, sender = _fetch_on(connection), ""
         wake = f"j:{sender}"
-        messages = self._pushed(jobs, sender) if announce else []
         if connection is None and len(jobs) >= COPY_AT and _plain(jobs):
             try:
-                await self._copy_jobs(jobs, messages or [wake])
+                await self._copy_jobs(jobs, announce)
             except psycopg.errors.UniqueViolation:
                 pass  # an id is taken already: the insert below sorts out which
             else:
                 self.notify(JOBS)
                 return list(jobs)
+        messages = self._pushed(jobs, sender) if announce else []
         stored: list[Job | None] = [None] * len(jobs)
         pending = list(range(len(jobs)))
         inserted_any = False
@@ -250,18 +250,24 @@ class PostgresStore(TaskMethods, BaseStore):
                 await fetch(self._sql.NOTIFY_MANY, params)
         return [job for job in stored if job is not None]
 
-    async def _copy_jobs(self, jobs: Sequence[Job], notifications: list[str]) -> None:
-        """Store `jobs` with COPY and send `notifications`, in one transaction: all of them,
-        or none and `UniqueViolation` when an id is taken."""
-        rows = self._codec.job_rows(jobs)  # SerializationError before anything is sent
-        params = {"channel": self.channel, "payloads": notifications}
+    async def _copy_jobs(self, jobs: Sequence[Job], announce: bool) -> None:
+        """Store `jobs` with COPY and wake the workers (announcing the jobs, or not), in one
+        transaction: all of them, or none and `UniqueViolation` when an id is taken.
+
+        The rows are encoded as they are sent, and the announcement built while the server
+        takes the last of them: the two sides work at once. A value that cannot be stored
+        raises `SerializationError` midway, and the transaction stores nothing.
+        """
+        encode = self._codec.job_row
 
         async def op(conn: Connection) -> None:
             async with conn.transaction(), conn.cursor() as cur:
                 async with cur.copy(self._copy_statement) as copy:
                     copy.set_types(COPY_TYPES)
-                    for row in rows:
-                        await copy.write_row(row)
+                    for job in jobs:
+                        await copy.write_row(encode(job))
+                    payloads = self._pushed(jobs, self._sender) if announce else [self._wake_jobs]
+                params = {"channel": self.channel, "payloads": payloads}
                 await cur.execute(self._sql.NOTIFY_MANY, params)
 
         await self._db.run(op)
