@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -32,6 +33,9 @@ _COMPLETION_CODES = {
     JobState.SKIPPED: constants.TASK_MAX_INSTANCES,
 }
 _SCALARS = frozenset({type(None), bool, int, float, str})
+#: Seconds after which one claim of jobs is logged as slow (a store that struggles shows up
+#: in the log before it shows up as jobs starting late).
+SLOW_CLAIM = 1.0
 _CANCELLED = JobCancelledError.__qualname__
 _INTERRUPTED = JobInterruptedError.__qualname__
 
@@ -75,9 +79,16 @@ class Worker:
         now = utcnow()
         started = False
         for store_name, store in scheduler.stores.items():
+            began = time.monotonic()
             acquired = await store.acquire_jobs(
                 scheduler.identity, limits, now, scheduler.lease_seconds
             )
+            took = time.monotonic() - began
+            if took > SLOW_CLAIM:
+                logger.warning(
+                    "claiming jobs from store %r took %.2f s (%d started, %d skipped)",
+                    store_name, took, len(acquired.jobs), len(acquired.skipped),
+                )  # fmt: skip
             for job in acquired.skipped:
                 self._report(store_name, job)
             for job in acquired.jobs:
