@@ -33,6 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 from asyncz_queue import AsyncIOScheduler, Job
 from asyncz_queue.exceptions import StoreUnavailableError
 from asyncz_queue.jobs import current_job
+from asyncz_queue.stores.postgres.store import COPY_AT
 
 logger = logging.getLogger("soak")
 
@@ -208,7 +209,10 @@ async def run_producer(args: argparse.Namespace) -> None:
         with out.open("a") as sink:
             while time.monotonic() < end:
                 now = datetime.now(UTC)
-                count = rng.randint(2, 20) if rng.random() < 0.3 else 1
+                # Mostly one job, sometimes a few, and now and then a burst big enough to
+                # take the store's COPY path.
+                draw = rng.random()
+                count = COPY_AT if draw < 0.01 else rng.randint(2, 20) if draw < 0.3 else 1
                 jobs = [_make_job(rng, now) for _ in range(count)]
                 ids = await _push(scheduler, jobs, end + 120)
                 sink.writelines(f"{job_id}\n" for job_id in ids)
