@@ -88,6 +88,31 @@ async def test_a_bulk_push_of_plain_jobs_is_copied_in_and_announced(
         assert Notification("jobs") in heard
 
 
+async def test_a_bulk_push_sent_again_stores_and_announces_nothing_twice(
+    postgres_dsn: str,
+) -> None:
+    # What a retry after a lost reply does: the same jobs, the same ids, a second time.
+    schema = unique_schema()
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema) as store,
+        open_postgres_store(postgres_dsn, schema=schema) as other,
+    ):
+        heard: list[Any] = []
+        other.set_notification_handler(heard.append)
+        jobs = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
+        first = await store.add_jobs(jobs, announce=True)
+        again = await store.add_jobs(jobs, announce=True)
+        assert [j.id for j in again] == [j.id for j in first] == [j.id for j in jobs]
+        assert len(await store.get_jobs(limit=3 * COPY_AT)) == COPY_AT
+        marker = Job.from_func(FN)  # announced after both: once it is heard, all were
+        await store.add_jobs([marker], announce=True)
+        with anyio.fail_after(5):
+            while not any(n.kind == "event" and n.payload["job_id"] == marker.id for n in heard):
+                await anyio.sleep(0.01)
+        pushed = [n.payload["job_id"] for n in heard if n.kind == "event"]
+        assert sorted(pushed) == sorted([*(j.id for j in jobs), marker.id])
+
+
 async def test_a_pickle_store_copies_a_bulk_push_in_exactly(postgres_dsn: str) -> None:
     async with open_postgres_store(postgres_dsn, serializer="pickle") as store:
         jobs = [
