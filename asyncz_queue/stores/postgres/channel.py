@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import operator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import orjson
 import psycopg
@@ -43,6 +45,7 @@ from asyncz_queue.jobs import Job, utcnow
 from asyncz_queue.stores.base import Notification
 
 logger = logging.getLogger("asyncz_queue.stores.postgres")
+T = TypeVar("T")
 
 #: NOTIFY refuses payloads of 8000 bytes or more; stay clear of it.
 MAX_PAYLOAD = 7900
@@ -124,26 +127,12 @@ def pack_events(events: list[SchedulerEvent], sender: str) -> list[str]:
     head = b"e:" + sender.encode() + b":"
     # Room for the codes: the widest an OR of event codes can be written.
     room = MAX_PAYLOAD - len(head) - _CODES_WIDTH - 3
+    encoded = [(encode_event(event, room), event.code) for event in events]
     messages: list[str] = []
-    chunk: list[bytes] = []
-    codes = 0
-    size = 0
-
-    def close_chunk() -> None:
-        nonlocal chunk, codes, size
-        if chunk:
-            body = b"%d:[" % codes + b",".join(chunk) + b"]"
-            messages.append((head + body).decode())
-            chunk, codes, size = [], 0, 0
-
-    for event in events:
-        text = encode_event(event, room)
-        if chunk and size + len(text) + 1 > room:
-            close_chunk()
-        chunk.append(text)
-        codes |= event.code
-        size += len(text) + 1
-    close_chunk()
+    for chunk in _fill(encoded, room, lambda item: len(item[0])):
+        codes = functools.reduce(operator.or_, (code for _, code in chunk))
+        body = b"%d:[" % codes + b",".join(text for text, _ in chunk) + b"]"
+        messages.append((head + body).decode())
     return messages
 
 
@@ -157,31 +146,43 @@ def pack_job_events(code: int, jobs: Sequence[Job], identity: str, sender: str) 
         orjson.dumps(utcnow()),
     )
     room = MAX_PAYLOAD - len(head) - 2
+    # One pair at a time: a list of them all would set the garbage collector going.
+    rows = ((job, _row(job, room)) for job in jobs)
     messages: list[str] = []
-    chunk: list[bytes] = []
-    size = 0
-
-    def close_chunk() -> None:
-        nonlocal chunk, size
-        if chunk:
-            messages.append((head + b",".join(chunk) + b"]}").decode())
-            chunk, size = [], 0
-
-    for job in jobs:
-        try:
-            row = orjson.dumps(job_row(job), default=repr)
-        except TypeError:  # what orjson cannot encode (lone surrogates, huge integers)
-            row = None
-        if row is None or len(row) > room:  # as an event dict, cut to fit if it must be
-            close_chunk()  # keep the events in order
-            messages += pack_events([job_event(code, job, identity)], sender)
-            continue
-        if size + len(row) + 1 > room:
-            close_chunk()
-        chunk.append(row)
-        size += len(row) + 1
-    close_chunk()
+    # In order: runs of jobs whose rows fit, and runs of jobs sent as event dicts instead
+    # (cut to fit if they must be).
+    for fits, run in itertools.groupby(rows, key=lambda pair: pair[1] is not None):
+        if fits:
+            for chunk in _fill((row for _, row in run), room, len):  # type: ignore[misc]
+                messages.append((head + b",".join(chunk) + b"]}").decode())
+        else:
+            messages += pack_events([job_event(code, job, identity) for job, _ in run], sender)
     return messages
+
+
+def _row(job: Job, room: int) -> bytes | None:
+    """`job_row(job)` as JSON when it fits in `room` bytes; else None."""
+    try:
+        row = orjson.dumps(job_row(job), default=repr)
+    except TypeError:  # what orjson cannot encode (lone surrogates, huge integers)
+        return None
+    return row if len(row) <= room else None
+
+
+def _fill(items: Iterable[T], room: int, size: Callable[[T], int]) -> Iterator[list[T]]:
+    """`items` in order, in runs whose sizes, one separator each, fit in `room` (an item
+    too big alone still makes a run of its own)."""
+    chunk: list[T] = []
+    used = 0
+    for item in items:
+        length = size(item) + 1
+        if chunk and used + length > room:
+            yield chunk
+            chunk, used = [], 0
+        chunk.append(item)
+        used += length
+    if chunk:
+        yield chunk
 
 
 def _unpack_job_events(code: int, body: str) -> list[dict[str, Any]]:
@@ -367,13 +368,14 @@ class Listener:
             sender, _, rest = rest.partition(":")
             if sender == self._sender:
                 return
-            codes, _, body = rest.partition(":")
+            header, _, body = rest.partition(":")
             try:
-                if int(codes) & JOB_PUSHED:
+                codes = int(header)
+                if codes & JOB_PUSHED:
                     self._deliver(JOBS)  # jobs were pushed: the announcement is the wake-up
-                if not self._wants(int(codes)):
+                if not self._wants(codes):
                     return
-                events = _loads(body) if kind == "e" else _unpack_job_events(int(codes), body)
+                events = _loads(body) if kind == "e" else _unpack_job_events(codes, body)
             except (ValueError, KeyError, TypeError):
                 logger.warning("ignored a malformed event message on the channel")
                 return
