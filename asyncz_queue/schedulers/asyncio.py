@@ -31,6 +31,7 @@ from asyncz_queue.stores import BaseStore, Notification
 logger = logging.getLogger("asyncz_queue.scheduler")
 
 _BACKOFF_START = 0.1
+_BACKOFF_MAX = 5.0
 #: The events that tell a `Reference` waiting in this process that its job ended.
 _JOB_ENDS = (
     constants.JOB_SUCCEEDED
@@ -38,7 +39,6 @@ _JOB_ENDS = (
     | constants.JOB_CANCELLED
     | constants.TASK_MAX_INSTANCES
 )
-_BACKOFF_MAX = 5.0
 
 
 class AsyncIOScheduler(TaskAPI, JobAPI):
