@@ -7,8 +7,9 @@ run as the `postgres` user. Set `ASYNCZ_QUEUE_TEST_DSN` to use an existing serve
 (tests that restart the server are then skipped).
 
 Fixtures: `postgres_cluster` and `postgres_dsn` (session), `postgres_store` (a started,
-migrated `PostgresStore` on a fresh schema, dropped afterwards) and `store` (the
-conformance fixture: the same tests against `MemoryStore` and `PostgresStore`).
+migrated `PostgresStore` on a fresh schema, dropped afterwards), `postgres_store_pair` (two
+of them sharing one schema, like two processes) and `store` (the conformance fixture: the
+same tests against `MemoryStore` and `PostgresStore`).
 """
 
 from __future__ import annotations
@@ -212,6 +213,17 @@ async def postgres_store(postgres_dsn: str) -> AsyncIterator[Any]:
     """A started `PostgresStore` on a fresh, migrated schema (dropped after the test)."""
     async with open_postgres_store(postgres_dsn) as store:
         yield store
+
+
+@pytest.fixture
+async def postgres_store_pair(postgres_dsn: str) -> AsyncIterator[tuple[Any, Any]]:
+    """Two started `PostgresStore`s sharing one fresh schema, like two processes."""
+    schema = unique_schema()
+    async with (
+        open_postgres_store(postgres_dsn, schema=schema) as first,
+        open_postgres_store(postgres_dsn, schema=schema) as second,
+    ):
+        yield first, second
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -55,17 +54,6 @@ async def double(x: int) -> int:
     return 2 * x
 
 
-@pytest.fixture
-async def pair(postgres_dsn: str) -> AsyncIterator[tuple[PostgresStore, PostgresStore]]:
-    """Two started stores sharing one schema, like two processes."""
-    schema = unique_schema()
-    async with (
-        open_postgres_store(postgres_dsn, schema=schema) as first,
-        open_postgres_store(postgres_dsn, schema=schema) as second,
-    ):
-        yield first, second
-
-
 def record(store: PostgresStore) -> list[Notification]:
     seen: list[Notification] = []
     store.set_notification_handler(seen.append)
@@ -79,9 +67,9 @@ async def wait_for(seen: list[Notification], count: int, timeout: float = 5.0) -
 
 
 async def test_a_change_wakes_the_other_process_within_milliseconds(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     seen = record(second)
     started = time.perf_counter()
     await first.add_jobs([Job.from_func(FN, scheduled_at=T0)])
@@ -94,9 +82,9 @@ async def test_a_change_wakes_the_other_process_within_milliseconds(
 
 
 async def test_a_process_hears_its_own_change_once(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     own, other = record(first), record(second)
     await first.add_jobs([Job.from_func(FN, scheduled_at=T0)])
     await wait_for(other, 1)
@@ -105,9 +93,9 @@ async def test_a_process_hears_its_own_change_once(
 
 
 async def test_an_announced_push_is_one_message_that_wakes_even_a_process_wanting_no_events(
-    postgres_dsn: str, pair: tuple[PostgresStore, PostgresStore]
+    postgres_dsn: str, postgres_store_pair: tuple[PostgresStore, PostgresStore]
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     woken: list[Notification] = []
     second.set_notification_handler(woken.append, lambda codes: False)
     async with await psycopg.AsyncConnection.connect(postgres_dsn, autocommit=True) as raw:
@@ -120,9 +108,9 @@ async def test_an_announced_push_is_one_message_that_wakes_even_a_process_wantin
 
 
 async def test_events_reach_other_processes_but_not_their_sender(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     own, other = record(first), record(second)
     events = [
         JobEvent(
@@ -149,9 +137,9 @@ async def test_events_reach_other_processes_but_not_their_sender(
 
 
 async def test_a_cancel_request_reaches_every_process(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     own, other = record(first), record(second)
     await first.request_cancel("job-1")
     assert own == [Notification("cancel", {"job_id": "job-1"})]
@@ -160,9 +148,9 @@ async def test_a_cancel_request_reaches_every_process(
 
 
 async def test_an_oversized_event_is_cut_to_fit_never_failing(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     other = record(second)
     event = JobEvent(
         code=8192,
@@ -252,7 +240,7 @@ def test_outcome_events_arrive_as_the_worker_built_them_whatever_the_outcome() -
 
 
 async def test_the_outbox_keeps_the_order_of_mixed_events(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
     sent: list[list[str]] = []
 
@@ -365,9 +353,9 @@ async def test_listen_false_works_by_polling_only(postgres_dsn: str) -> None:
 
 
 async def test_a_push_inside_a_rolled_back_transaction_leaves_no_job(
-    pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
+    postgres_store_pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     own, other = record(first), record(second)
     kept, dropped = Job.from_func(FN, scheduled_at=T0), Job.from_func(FN, scheduled_at=T0)
     async with await psycopg.AsyncConnection.connect(postgres_dsn) as conn:
@@ -386,9 +374,9 @@ async def test_a_push_inside_a_rolled_back_transaction_leaves_no_job(
 
 
 async def test_pushed_events_reach_other_processes_only_when_the_push_commits(
-    pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
+    postgres_store_pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     other = record(second)
     kept, dropped = Job.from_func(FN, scheduled_at=T0), Job.from_func(FN, scheduled_at=T0)
     async with await psycopg.AsyncConnection.connect(postgres_dsn) as conn:
@@ -407,9 +395,9 @@ async def test_pushed_events_reach_other_processes_only_when_the_push_commits(
 
 
 async def test_a_job_kept_out_by_its_unique_key_announces_nothing(
-    pair: tuple[PostgresStore, PostgresStore],
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     other = record(second)
     holder = Job.from_func(FN, scheduled_at=T0, unique_key="nightly")
     duplicate = Job.from_func(FN, scheduled_at=T0, unique_key="nightly")
@@ -423,9 +411,11 @@ async def test_a_job_kept_out_by_its_unique_key_announces_nothing(
     assert sorted(e["job_id"] for e in events if e) == sorted([holder.id, fresh.id])
 
 
-async def test_push_refuses_a_sync_connection(pair: tuple[PostgresStore, PostgresStore]) -> None:
+async def test_push_refuses_a_sync_connection(
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
+) -> None:
     with pytest.raises(TypeError, match="AsyncConnection"):
-        await pair[0].add_jobs([Job.from_func(FN)], connection=object())
+        await postgres_store_pair[0].add_jobs([Job.from_func(FN)], connection=object())
 
 
 async def test_a_job_pushed_by_one_scheduler_runs_on_another_and_its_result_comes_back(
@@ -449,9 +439,9 @@ async def test_a_job_pushed_by_one_scheduler_runs_on_another_and_its_result_come
 
 
 async def test_a_scheduler_push_rolled_back_is_never_announced_elsewhere(
-    pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
+    postgres_store_pair: tuple[PostgresStore, PostgresStore], postgres_dsn: str
 ) -> None:
-    first, second = pair
+    first, second = postgres_store_pair
     other = record(second)
     pusher = AsyncIOScheduler(
         stores={"default": PostgresStore(postgres_dsn, schema=first.schema)}, role="scheduler"

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from asyncz_queue.exceptions import SerializationError
@@ -15,6 +14,7 @@ from asyncz_queue.jobs import Job, JobError, JobState
 from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.stores.postgres.store import COPY_AT
+from tests.executors.support import until
 from tests.pg_cluster import open_postgres_store, unique_schema
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -58,59 +58,50 @@ async def test_writing_the_same_outcome_again_reports_it_written_and_changes_not
 
 
 async def test_a_bulk_push_of_plain_jobs_is_copied_in_and_announced(
-    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+    postgres_store_pair: tuple[PostgresStore, PostgresStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    schema = unique_schema()
-    async with (
-        open_postgres_store(postgres_dsn, schema=schema) as store,
-        open_postgres_store(postgres_dsn, schema=schema) as other,
-    ):
-        copied: list[int] = []
-        copy_jobs = store._copy_jobs
+    store, other = postgres_store_pair
+    copied: list[int] = []
+    copy_jobs = store._copy_jobs
 
-        async def spy(jobs: Any, notifications: list[str]) -> None:
-            copied.append(len(jobs))
-            await copy_jobs(jobs, notifications)
+    async def spy(jobs: Any, announce: bool) -> None:
+        copied.append(len(jobs))
+        await copy_jobs(jobs, announce)
 
-        monkeypatch.setattr(store, "_copy_jobs", spy)
-        heard: list[Any] = []
-        other.set_notification_handler(heard.append)
-        plain = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
-        assert await store.add_jobs(plain, announce=True) == plain
-        keyed = [Job.from_func(FN, unique_key=f"k{i}") for i in range(COPY_AT)]
-        assert await store.add_jobs(keyed) == keyed  # unique keys: the insert
-        assert copied == [COPY_AT]
-        with anyio.fail_after(5):
-            while len([n for n in heard if n.kind == "event"]) < COPY_AT:
-                await anyio.sleep(0.01)
-        pushed = {n.payload["job_id"] for n in heard if n.kind == "event"}
-        assert pushed == {job.id for job in plain}
-        assert Notification("jobs") in heard
+    monkeypatch.setattr(store, "_copy_jobs", spy)
+    heard: list[Any] = []
+    other.set_notification_handler(heard.append)
+    plain = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
+    assert await store.add_jobs(plain, announce=True) == plain
+    keyed = [Job.from_func(FN, unique_key=f"k{i}") for i in range(COPY_AT)]
+    assert await store.add_jobs(keyed) == keyed  # unique keys: the insert
+    assert copied == [COPY_AT]
+    await until(lambda: len(pushed_ids(heard)) >= COPY_AT)
+    assert set(pushed_ids(heard)) == {job.id for job in plain}
+    assert Notification("jobs") in heard
 
 
 async def test_a_bulk_push_sent_again_stores_and_announces_nothing_twice(
-    postgres_dsn: str,
+    postgres_store_pair: tuple[PostgresStore, PostgresStore],
 ) -> None:
     # What a retry after a lost reply does: the same jobs, the same ids, a second time.
-    schema = unique_schema()
-    async with (
-        open_postgres_store(postgres_dsn, schema=schema) as store,
-        open_postgres_store(postgres_dsn, schema=schema) as other,
-    ):
-        heard: list[Any] = []
-        other.set_notification_handler(heard.append)
-        jobs = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
-        first = await store.add_jobs(jobs, announce=True)
-        again = await store.add_jobs(jobs, announce=True)
-        assert [j.id for j in again] == [j.id for j in first] == [j.id for j in jobs]
-        assert len(await store.get_jobs(limit=3 * COPY_AT)) == COPY_AT
-        marker = Job.from_func(FN)  # announced after both: once it is heard, all were
-        await store.add_jobs([marker], announce=True)
-        with anyio.fail_after(5):
-            while not any(n.kind == "event" and n.payload["job_id"] == marker.id for n in heard):
-                await anyio.sleep(0.01)
-        pushed = [n.payload["job_id"] for n in heard if n.kind == "event"]
-        assert sorted(pushed) == sorted([*(j.id for j in jobs), marker.id])
+    store, other = postgres_store_pair
+    heard: list[Any] = []
+    other.set_notification_handler(heard.append)
+    jobs = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
+    first = await store.add_jobs(jobs, announce=True)
+    again = await store.add_jobs(jobs, announce=True)
+    assert [j.id for j in again] == [j.id for j in first] == [j.id for j in jobs]
+    assert len(await store.get_jobs(limit=3 * COPY_AT)) == COPY_AT
+    marker = Job.from_func(FN)  # announced after both: once it is heard, all were
+    await store.add_jobs([marker], announce=True)
+    await until(lambda: marker.id in pushed_ids(heard))
+    assert sorted(pushed_ids(heard)) == sorted([*(j.id for j in jobs), marker.id])
+
+
+def pushed_ids(heard: list[Notification]) -> list[str]:
+    """The job ids of the events among `heard`, in order."""
+    return [n.payload["job_id"] for n in heard if n.kind == "event" and n.payload]
 
 
 async def test_a_pickle_store_copies_a_bulk_push_in_exactly(postgres_dsn: str) -> None:
