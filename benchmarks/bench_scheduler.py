@@ -64,7 +64,7 @@ def _arm(n: int) -> None:
     loop = asyncio.get_running_loop()
 
 
-async def ours(n: int, paused: bool, job: Callable[[], object]) -> Timings:
+async def ours(n: int, paused: bool, job: Callable[[], object], run: bool = True) -> Timings:
     from asyncz_queue import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(task_defaults={"mistrigger_grace_time": None})
@@ -75,15 +75,16 @@ async def ours(n: int, paused: bool, job: Callable[[], object]) -> Timings:
     for i in range(n):
         await scheduler.add_task(job, "date", run_at=now, id=f"t{i}")
     added, added_cpu = time.perf_counter(), time.process_time()
-    if paused:
-        await scheduler.resume()
-    await asyncio.wait_for(done.wait(), 120)
+    if run:
+        if paused:
+            await scheduler.resume()
+        await asyncio.wait_for(done.wait(), 120)
     finished, finished_cpu = time.perf_counter(), time.process_time()
     await scheduler.shutdown()
     return added - began, finished - added, finished_cpu - added_cpu
 
 
-async def asyncz(n: int, paused: bool, job: Callable[[], object]) -> Timings:
+async def asyncz(n: int, paused: bool, job: Callable[[], object], run: bool = True) -> Timings:
     from asyncz.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler()
@@ -94,15 +95,16 @@ async def asyncz(n: int, paused: bool, job: Callable[[], object]) -> Timings:
     for i in range(n):
         scheduler.add_task(job, "date", run_at=now, id=f"t{i}", mistrigger_grace_time=None)
     added, added_cpu = time.perf_counter(), time.process_time()
-    if paused:
-        scheduler.resume()
-    await asyncio.wait_for(done.wait(), 120)
+    if run:
+        if paused:
+            scheduler.resume()
+        await asyncio.wait_for(done.wait(), 120)
     finished, finished_cpu = time.perf_counter(), time.process_time()
     scheduler.shutdown(wait=False)
     return added - began, finished - added, finished_cpu - added_cpu
 
 
-async def apscheduler(n: int, paused: bool, job: Callable[[], object]) -> Timings:
+async def apscheduler(n: int, paused: bool, job: Callable[[], object], run: bool = True) -> Timings:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     scheduler = AsyncIOScheduler(timezone=UTC)
@@ -113,15 +115,18 @@ async def apscheduler(n: int, paused: bool, job: Callable[[], object]) -> Timing
     for i in range(n):
         scheduler.add_job(job, "date", run_date=now, id=f"t{i}", misfire_grace_time=None)
     added, added_cpu = time.perf_counter(), time.process_time()
-    if paused:
-        scheduler.resume()
-    await asyncio.wait_for(done.wait(), 120)
+    if run:
+        if paused:
+            scheduler.resume()
+        await asyncio.wait_for(done.wait(), 120)
     finished, finished_cpu = time.perf_counter(), time.process_time()
     scheduler.shutdown(wait=False)
     return added - began, finished - added, finished_cpu - added_cpu
 
 
-CONTENDERS: dict[str, Callable[[int, bool, Callable[[], object]], Awaitable[Timings]]] = {
+#: Each adds `n` tasks (to a paused scheduler if `paused`) and, with `run`, resumes it and
+#: waits for every job to run.
+CONTENDERS: dict[str, Callable[..., Awaitable[Timings]]] = {
     "asyncz_queue": ours,
     "asyncz": asyncz,
     "apscheduler3": apscheduler,

@@ -25,7 +25,6 @@ import asyncio
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,36 +37,8 @@ PHASES = ("none", "add", "run")
 
 async def child(system: str, phase: str, n: int, kind: str) -> None:
     """Under callgrind: one phase of the workload for one scheduler."""
-    job = bench.JOBS[kind]
-    if phase == "run":
-        await bench.CONTENDERS[system](n, True, job)
-        return
-    count = n if phase == "add" else 0
-    now = datetime.now(UTC)
-    if system == "asyncz_queue":
-        from asyncz_queue import AsyncIOScheduler
-
-        scheduler = AsyncIOScheduler(task_defaults={"mistrigger_grace_time": None})
-        await scheduler.start(paused=True)
-        for i in range(count):
-            await scheduler.add_task(job, "date", run_at=now, id=f"t{i}")
-        await scheduler.shutdown()
-    elif system == "asyncz":
-        from asyncz.schedulers.asyncio import AsyncIOScheduler as Asyncz
-
-        peer = Asyncz()
-        peer.start(paused=True)
-        for i in range(count):
-            peer.add_task(job, "date", run_at=now, id=f"t{i}", mistrigger_grace_time=None)
-        peer.shutdown(wait=False)
-    else:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler as APScheduler
-
-        aps = APScheduler(timezone=UTC)
-        aps.start(paused=True)
-        for i in range(count):
-            aps.add_job(job, "date", run_date=now, id=f"t{i}", misfire_grace_time=None)
-        aps.shutdown(wait=False)
+    contender = bench.CONTENDERS[system]
+    await contender(0 if phase == "none" else n, True, bench.JOBS[kind], run=phase == "run")
 
 
 def count(system: str, phase: str, n: int, kind: str) -> int:
