@@ -368,7 +368,8 @@ FRESH: dict[str, Any] = {
 
 def _valid_as_is(values: dict[str, Any]) -> bool:
     """Whether `from_func`'s values need no conversion and break no constraint, so the job
-    is built without pydantic (6 µs down to 2). Anything else goes through validation."""
+    is built without pydantic (this check and `build`: 1.5 µs, against 4.2 µs for
+    `model_validate`). Anything else goes through validation."""
     timeout = values["timeout"]
     unique_key = values["unique_key"]
     scheduled_at = values["scheduled_at"]
