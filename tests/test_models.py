@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
 from asyncz_queue import Job, JobState, Task
-from asyncz_queue.jobs import JobError
+from asyncz_queue.jobs import JobError, new_id
 from asyncz_queue.tasks import plan_fire
 from asyncz_queue.triggers import DateTrigger, IntervalTrigger
 
@@ -87,6 +89,27 @@ def test_from_func_builds_the_job_validation_would(options: dict[str, object]) -
 def test_from_func_refuses_keyword_arguments_that_are_not_strings() -> None:
     with pytest.raises(ValidationError, match="kwargs"):
         Job.from_func(FN, kwargs={1: "one"})  # type: ignore[dict-item]
+
+
+def test_job_ids_are_distinct_version_4_uuids_and_a_forked_child_makes_others() -> None:
+    ids = [Job.from_func(FN).id for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    for job_id in ids:
+        parsed = uuid.UUID(job_id)
+        assert (str(parsed), parsed.version, parsed.variant) == (job_id, 4, uuid.RFC_4122)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave without running pytest's exit
+        os.write(write_end, new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_id = os.read(read_end, 100).decode()
+    os.close(read_end)
+    os.close(write_end)
+    parent_id = new_id()
+    assert uuid.UUID(child_id).version == 4
+    # A child that kept its parent's prefix and counter would repeat the parent's next id.
+    assert child_id[:24] != parent_id[:24]
 
 
 def test_retry_on_limits_which_errors_are_retried() -> None:
