@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -18,7 +20,7 @@ from asyncz_queue.exceptions import (
     MaximumInstancesError,
     SerializationError,
 )
-from asyncz_queue.jobs import Job, JobError, JobState, utcnow
+from asyncz_queue.jobs import FINISHED_STATES, Job, JobError, JobState, utcnow
 
 if TYPE_CHECKING:
     from asyncz_queue.schedulers.asyncio import AsyncIOScheduler
@@ -32,6 +34,7 @@ _COMPLETION_CODES = {
     JobState.CANCELLED: constants.JOB_CANCELLED,
     JobState.SKIPPED: constants.TASK_MAX_INSTANCES,
 }
+_OUTCOME_CODES = functools.reduce(operator.or_, _COMPLETION_CODES.values())
 _SCALARS = frozenset({type(None), bool, int, float, str})
 #: Seconds after which one claim of jobs is logged as slow (a store that struggles shows up
 #: in the log before it shows up as jobs starting late).
@@ -89,10 +92,14 @@ class Worker:
                     "claiming jobs from store %r took %.2f s (%d started, %d skipped)",
                     store_name, took, len(acquired.jobs), len(acquired.skipped),
                 )  # fmt: skip
-            for job in acquired.skipped:
-                self._report(store_name, job)
+            # Whether anyone hears of these jobs, asked once per batch, not once per job.
+            if acquired.skipped:
+                announce = scheduler.wants(constants.TASK_MAX_INSTANCES, store_name)
+                for job in acquired.skipped:
+                    self._report(store_name, job, announce)
+            announce = scheduler.wants(constants.JOB_STARTED, store_name)
             for job in acquired.jobs:
-                self._start(store_name, job, now)
+                self._start(store_name, job, now, announce)
                 limits[job.executor] -= 1
                 started = True
             if any(limit <= 0 for limit in limits.values()):
@@ -111,7 +118,8 @@ class Worker:
             return None
         return max((min(next_times) - utcnow()).total_seconds(), 0.0)
 
-    def _start(self, store_name: str, job: Job, now: datetime) -> None:
+    def _start(self, store_name: str, job: Job, now: datetime, announce: bool) -> None:
+        """Hand `job` to its executor; with `announce`, emit `JOB_STARTED`."""
         executor = self.scheduler.executors[job.executor]
         self._origin[job.id] = store_name
         try:
@@ -125,7 +133,8 @@ class Worker:
             )
             self._record(job.id, skipped)
             return
-        self.scheduler.emit_job(constants.JOB_STARTED, job, store_name)
+        if announce:
+            self.scheduler.emit_job(constants.JOB_STARTED, job, store_name)
 
     # ---- outcomes ------------------------------------------------------------------
 
@@ -202,15 +211,19 @@ class Worker:
                     len(lost),
                     ", ".join(sorted(lost)),
                 )
+            announce = self.scheduler.wants(_OUTCOME_CODES, store_name)
             for job in written:
-                self._report(store_name, job)
+                self._report(store_name, job, announce)
 
-    def _report(self, store_name: str, job: Job) -> None:
+    def _report(self, store_name: str, job: Job, announce: bool = True) -> None:
+        """Emit the event of `job`'s new state (only with `announce`: someone may hear it)
+        and, once it finished, resolve whoever waits for it."""
         scheduler = self.scheduler
-        code = _COMPLETION_CODES.get(job.state)
-        if code is not None:
-            scheduler.emit_job(code, job, store_name)
-        if job.state.finished:
+        if announce:
+            code = _COMPLETION_CODES.get(job.state)
+            if code is not None:
+                scheduler.emit_job(code, job, store_name)
+        if job.state in FINISHED_STATES:
             scheduler.job_finished(job)
 
     # ---- housekeeping --------------------------------------------------------------
