@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from asyncz_queue.jobs import FRESH, Job, JobState, new_id
+from asyncz_queue.jobs import FRESH, PENDING, Job, new_id
 from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
 
@@ -77,7 +77,7 @@ class Task(BaseModel):
                 "kwargs": self.kwargs,
                 "executor": self.executor,
                 "priority": self.priority,
-                "state": JobState.PENDING,
+                "state": PENDING,
                 "attempts": 0,
                 "max_attempts": self.max_attempts,
                 "max_instances": self.max_instances,

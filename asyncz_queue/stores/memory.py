@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from asyncz_queue.exceptions import ConflictIdError, JobLookupError, TaskLookupError
-from asyncz_queue.jobs import FINISHED_STATES, WAITING_STATES, Job, JobError, JobState
+from asyncz_queue.jobs import (
+    FINISHED_STATES,
+    RUNNING,
+    WAITING_STATES,
+    Job,
+    JobError,
+    JobState,
+)
 from asyncz_queue.serializers import Serializer
 from asyncz_queue.stores.base import Acquired, BaseStore, FireResult, Notification
 from asyncz_queue.tasks import Task
@@ -289,7 +296,7 @@ class MemoryStore(BaseStore):
                         continue
                     running[task_id] += 1
                 job = job.evolve(
-                    state=JobState.RUNNING,
+                    state=RUNNING,
                     attempts=job.attempts + 1,
                     started_at=now,
                     worker_id=worker_id,
@@ -324,7 +331,7 @@ class MemoryStore(BaseStore):
             stored = self._jobs.get(job.id)
             if (
                 stored is None
-                or stored.state is not JobState.RUNNING
+                or stored.state is not RUNNING
                 or stored.worker_id != worker_id
                 or stored.attempts != job.attempts
             ):
