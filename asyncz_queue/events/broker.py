@@ -102,7 +102,7 @@ class EventBroker:
             except Exception:
                 logger.exception("event listener %r raised on %s", callback, event.name)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 task = asyncio.ensure_future(self._await_result(callback, event, result))
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)

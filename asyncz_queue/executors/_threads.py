@@ -269,6 +269,6 @@ def run_job_here(func: Callable[..., Any], is_coroutine: bool, job: Job, flag: S
     set_current_job(job)
     _stop_flag.set(flag)
     result = func(*job.args, **job.kwargs)
-    if is_coroutine or inspect.isawaitable(result):
+    if is_coroutine or (result is not None and inspect.isawaitable(result)):
         result = asyncio.run(_await(result, flag))
     return result

@@ -51,7 +51,7 @@ def resolve_callable(ref: str) -> tuple[Callable[..., Any], bool]:
 async def call_job(job: Job, func: Callable[..., Any], is_coroutine: bool) -> Any:
     """Call `func` for `job` on this thread, awaiting the result when it is awaitable."""
     result = func(*job.args, **job.kwargs)
-    if is_coroutine or inspect.isawaitable(result):
+    if is_coroutine or (result is not None and inspect.isawaitable(result)):
         result = await result
     return result
 

@@ -72,7 +72,7 @@ def _serve(payload: bytes, memory_limit: int | None) -> bytes:
         set_current_job(job)
         func, is_coroutine = resolve_callable(job.fn)
         result = func(*job.args, **job.kwargs)
-        if is_coroutine or inspect.isawaitable(result):
+        if is_coroutine or (result is not None and inspect.isawaitable(result)):
             result = asyncio.run(_awaited(result))
     except BaseException as exc:  # SystemExit from a job must not end the child either
         error = JobError.from_exception(exc)
