@@ -75,7 +75,15 @@ async def test_a_bulk_push_of_plain_jobs_is_copied_in_and_announced(
     assert await store.add_jobs(plain, announce=True) == plain
     keyed = [Job.from_func(FN, unique_key=f"k{i}") for i in range(COPY_AT)]
     assert await store.add_jobs(keyed) == keyed  # unique keys: the insert
+    # COPY fills only the columns of a new job: one with more set goes through the insert,
+    # which stores every field.
+    more = Job.model_validate(
+        {**Job.from_func(FN).model_dump(), "max_instances": 2, "errors": ("a traceback",)}
+    )
+    mixed = [more, *(Job.from_func(FN) for _ in range(COPY_AT))]
+    assert await store.add_jobs(mixed) == mixed
     assert copied == [COPY_AT]
+    assert await store.get_job(more.id) == more
     await until(lambda: len(pushed_ids(heard)) >= COPY_AT)
     assert set(pushed_ids(heard)) == {job.id for job in plain}
     assert Notification("jobs") in heard

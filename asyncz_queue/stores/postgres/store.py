@@ -29,7 +29,7 @@ from asyncz_queue.stores.postgres.channel import (
     channel_name,
     pack_job_events,
 )
-from asyncz_queue.stores.postgres.codec import COPY_TYPES, JOB_NAMES, Codec
+from asyncz_queue.stores.postgres.codec import NEW_JOB_COPY_TYPES, NEW_JOB_NAMES, Codec
 from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
 from asyncz_queue.stores.postgres.dsn import mask_dsn
 from asyncz_queue.stores.postgres.statements import Statements
@@ -48,9 +48,23 @@ Fetch = Callable[[bytes, dict[str, Any]], Awaitable[list[Row]]]
 
 
 def _plain(jobs: Sequence[Job]) -> bool:
-    """Whether no job can collide with a stored one but by its (random) id: no task, whose
-    fire is unique, and no unique key."""
-    return all(job.task_id is None and job.unique_key is None for job in jobs)
+    """Whether every job is new and on its own, as `Job.from_func` builds it: no task (whose
+    fire is unique) nor unique key, so it can collide with a stored job only by its id, and
+    nothing of a life yet. Such jobs fill only the columns of `NEW_JOB_NAMES`."""
+    return all(
+        job.task_id is None
+        and job.unique_key is None
+        and job.max_instances is None
+        and job.started_at is None
+        and job.completed_at is None
+        and job.worker_id is None
+        and job.lease_until is None
+        and job.result is None
+        and job.error_type is None
+        and job.error is None
+        and not job.errors
+        for job in jobs
+    )
 
 
 def _fetch_on(connection: Any) -> Fetch:
@@ -114,7 +128,7 @@ class PostgresStore(TaskMethods, BaseStore):
         self.identity: str | None = None
         self._sql = Statements.for_schema(schema)
         self._copy_statement = sql.SQL("COPY {}.jobs ({}) FROM STDIN (FORMAT BINARY)").format(
-            sql.Identifier(schema), sql.SQL(", ").join(map(sql.Identifier, JOB_NAMES))
+            sql.Identifier(schema), sql.SQL(", ").join(map(sql.Identifier, NEW_JOB_NAMES))
         )
         self._codec = Codec(self.serializer)
         self._sender = secrets.token_hex(6)
@@ -258,12 +272,12 @@ class PostgresStore(TaskMethods, BaseStore):
         takes the last of them: the two sides work at once. A value that cannot be stored
         raises `SerializationError` midway, and the transaction stores nothing.
         """
-        encode = self._codec.job_row
+        encode = self._codec.new_job_row
 
         async def op(conn: Connection) -> None:
             async with conn.transaction(), conn.cursor() as cur:
                 async with cur.copy(self._copy_statement) as copy:
-                    copy.set_types(COPY_TYPES)
+                    copy.set_types(NEW_JOB_COPY_TYPES)
                     for job in jobs:
                         await copy.write_row(encode(job))
                     payloads = self._pushed(jobs, self._sender) if announce else [self._wake_jobs]
