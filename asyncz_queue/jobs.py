@@ -202,6 +202,7 @@ class Job(BaseModel):
         `scheduled_at` must be timezone-aware (a naive datetime raises `ValueError`).
         `retry_on` limits retries to these exception types (default: any `Exception`).
         """
+        now = utcnow()
         values: dict[str, Any] = {
             "id": new_id(),
             "task_id": None,
@@ -219,8 +220,8 @@ class Job(BaseModel):
             "retry_backoff_max": retry_backoff_max,
             "timeout": timeout,
             "unique_key": unique_key,
-            "scheduled_at": scheduled_at if scheduled_at is not None else utcnow(),
-            "created_at": utcnow(),
+            "scheduled_at": scheduled_at if scheduled_at is not None else now,
+            "created_at": now,
             **FRESH,
         }
         if _valid_as_is(values):
@@ -414,7 +415,7 @@ def _valid_as_is(values: dict[str, Any]) -> bool:
         and (unique_key is None or type(unique_key) is str)
         and type(scheduled_at) is datetime
         and scheduled_at.utcoffset() is not None
-        and all(type(key) is str for key in values["kwargs"])
+        and (not values["kwargs"] or all(type(key) is str for key in values["kwargs"]))
     )
 
 
