@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from psycopg import sql
 
 from asyncz_queue.exceptions import SerializationError
 from asyncz_queue.jobs import Job, JobError, JobState
 from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.stores.postgres.store import COPY_AT
+from asyncz_queue.tasks import Task
+from asyncz_queue.triggers import DateTrigger
 from tests.executors.support import until
 from tests.pg_cluster import open_postgres_store, unique_schema
 
@@ -266,3 +269,33 @@ async def test_a_value_past_its_column_type_is_refused_by_name_and_stores_nothin
     with pytest.raises(Exception, match="out of range"):
         await postgres_store.add_jobs(jobs)
     assert await postgres_store.get_jobs() == []
+
+
+async def test_pruning_the_last_jobs_of_a_gone_task_forgets_its_instance_counter(
+    postgres_store: PostgresStore,
+) -> None:
+    store = postgres_store
+    live = Task(id="live", fn=FN, trigger=DateTrigger(run_at=at(100)), next_run_time=at(100))
+    await store.add_task(live)
+    # "gone" has no task (a date task is deleted when it fires); "waits" has no task either
+    # but still a job to run; "live" keeps its task.
+    done = [task_job("gone", T0), task_job("live", T0), task_job("waits", T0)]
+    await store.add_jobs([*done, task_job("waits", at(50))])
+    assert await counters(store) == ["gone", "live", "waits"]
+    running = (await store.acquire_jobs("w1", {"default": 10}, at(1), LEASE)).jobs
+    assert sorted(job.task_id for job in running) == ["gone", "live", "waits"]
+    finished = [job.after_success(None, at(2)) for job in running]
+    assert len(await store.complete_jobs("w1", finished)) == 3
+    assert await store.prune_jobs(at(3)) == 3
+    assert await counters(store) == ["live", "waits"]
+    # Pushed again, a job of a task whose counter is gone makes it anew.
+    await store.add_jobs([task_job("gone", at(4))])
+    assert await counters(store) == ["gone", "live", "waits"]
+
+
+async def counters(store: PostgresStore) -> list[str]:
+    """The task ids of the running-instance counters stored now."""
+    async with await store.connect() as conn:
+        query = sql.SQL("SELECT task_id FROM {}.task_instances ORDER BY task_id")
+        cur = await conn.execute(query.format(sql.Identifier(store.schema)))
+        return [task_id for (task_id,) in await cur.fetchall()]

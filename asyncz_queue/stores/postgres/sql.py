@@ -326,7 +326,28 @@ PRUNE_JOBS = """
         ORDER BY completed_at
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
+    ),
+    pruned AS (
+        DELETE FROM {schema}.jobs j USING doomed d WHERE j.id = d.id RETURNING j.task_id
+    ),
+    -- The running-instance counters of the pruned jobs' tasks that are gone and have no
+    -- unfinished job left: nothing reads them again (a job inserted for such a task later
+    -- makes its counter anew, see ENSURE_COUNTERS).
+    idle AS (
+        SELECT c.task_id FROM {schema}.task_instances c
+        WHERE c.task_id IN (SELECT task_id FROM pruned)
+          AND c.running = 0
+          AND NOT EXISTS (SELECT FROM {schema}.tasks t WHERE t.id = c.task_id)
+          AND NOT EXISTS (
+              SELECT FROM {schema}.jobs j
+              WHERE j.task_id = c.task_id AND j.state IN ('pending', 'running', 'retrying')
+          )
+        FOR UPDATE SKIP LOCKED
+    ),
+    forgotten AS (
+        DELETE FROM {schema}.task_instances c USING idle i WHERE c.task_id = i.task_id
     )
-    DELETE FROM {schema}.jobs j USING doomed d WHERE j.id = d.id
+    SELECT count(*) FROM pruned
 """
-"""Delete a batch of old finished jobs; touches only finished rows, never the hot ones."""
+"""Delete a batch of old finished jobs, and the counters of their tasks once nothing needs
+them; touches only finished rows and idle counters, never the hot ones."""

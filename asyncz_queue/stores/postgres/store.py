@@ -464,9 +464,6 @@ class PostgresStore(TaskMethods, BaseStore):
         return self._codec.decode_job(rows[0])
 
     async def prune_jobs(self, finished_before: datetime, limit: int = 1000) -> int:
-        async def op(conn: Connection) -> int:
-            params = {"before": finished_before, "limit": limit}
-            cur = await conn.execute(self._sql.PRUNE_JOBS, params)
-            return max(cur.rowcount, 0)
-
-        return await self._db.run(op)
+        params = {"before": finished_before, "limit": limit}
+        [(pruned,)] = await self._db.fetch(self._sql.PRUNE_JOBS, params)
+        return int(pruned)
