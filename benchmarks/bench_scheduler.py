@@ -1,7 +1,7 @@
 """Date tasks due now through the memory store and the asyncio executor: ours vs the peers.
 
 The same workload through Asyncz and APScheduler 3 (memory store, asyncio executor) in the
-same process, one after the other, for two kinds of job function:
+same process, taking turns round by round, for two kinds of job function:
 
 - `function`: a plain function, which every asyncio executor runs off the event loop on a
   worker thread (the peers through `run_in_executor`, one hand-off per job);
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import itertools
 import logging
 import statistics
@@ -134,19 +135,28 @@ CONTENDERS: dict[str, Callable[..., Awaitable[Timings]]] = {
 
 
 def measure(n: int, rounds: int, job: Callable[[], object]) -> dict[str, tuple[float, ...]]:
-    """Median add, run and live rates, and run CPU µs per job, of every contender."""
-    rows: dict[str, tuple[float, ...]] = {}
-    for name, run in CONTENDERS.items():
-        adds, runs, lives, cpus = [], [], [], []
-        for _ in range(rounds):
+    """Median add, run and live rates, and run CPU µs per job, of every contender.
+
+    The contenders take turns within each round, so a slow spell of the machine falls on
+    all of them alike, and each run starts after a full garbage collection, so none pays
+    for the garbage of the one before it.
+    """
+    columns: dict[str, list[list[float]]] = {name: [[], [], [], []] for name in CONTENDERS}
+    for _ in range(rounds):
+        for name, run in CONTENDERS.items():
+            adds, runs, lives, cpus = columns[name]
+            gc.collect()
             add_s, run_s, run_cpu = asyncio.run(run(n, True, job))
             adds.append(n / add_s)
             runs.append(n / run_s)
             cpus.append(run_cpu / n * 1e6)
+            gc.collect()
             add_s, run_s, _ = asyncio.run(run(n, False, job))
             lives.append(n / (add_s + run_s))
-        rows[name] = tuple(statistics.median(column) for column in (adds, runs, lives, cpus))
-    return rows
+    return {
+        name: tuple(statistics.median(column) for column in measured)
+        for name, measured in columns.items()
+    }
 
 
 def main() -> None:
