@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import itertools
-import os
 import random
 import traceback as traceback_module
 from collections.abc import Callable, Iterable
@@ -46,37 +44,20 @@ WAITING_STATES = frozenset({JobState.PENDING, JobState.RETRYING})
 PENDING, RUNNING, SUCCEEDED = JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED
 
 
-class _IdSource:
-    """Version-4 UUID strings: 74 random bits drawn once per process, then a 48-bit counter.
-
-    Ids must be unique, not secret. One id costs 0.25 µs, against 0.65 µs for 128 fresh
-    random bits formatted and 2.5 µs for `str(uuid.uuid4())`, which matters when a
-    scheduler makes tens of thousands of jobs. The ids one process makes also sort in the
-    order it made them, so PostgreSQL appends them to its primary-key index instead of
-    splitting pages all over it. A forked child draws a new prefix (`os.register_at_fork`).
-    """
-
-    def __init__(self) -> None:
-        self.renew()
-
-    def renew(self) -> None:
-        bits = (random.SystemRandom().getrandbits(80) & _PREFIX_MASK) | _PREFIX_BITS
-        h = f"{bits:020x}"
-        self.prefix = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
-        self.counter = itertools.count()
-
-
-# The 80 bits before the counter hold the version (4, in hex digit 12) and the variant
-# (binary 10, the top bits of hex digit 16).
-_PREFIX_MASK = ~(0xF << 28) & ~(0x3 << 14) & ((1 << 80) - 1)
-_PREFIX_BITS = (0x4 << 28) | (0x2 << 14)
-_ids = _IdSource()
-os.register_at_fork(after_in_child=_ids.renew)
+_UUID4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
+_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
 def new_id() -> str:
-    """A new job id: a version-4 UUID string, unique across processes (see `_IdSource`)."""
-    return f"{_ids.prefix}{next(_ids.counter) & 0xFFFFFFFFFFFF:012x}"
+    """A random version-4 UUID string.
+
+    Random, not sequential, although a counter after a random prefix costs 0.25 µs against
+    0.65 µs: applications hand job ids out (a status URL per job), and an id must not tell
+    its neighbours. Made with `random` (about 4x faster than `str(uuid.uuid4())`), so ids
+    are hard to guess but not secret; a forked child gets a reseeded generator.
+    """
+    h = "%032x" % ((random.getrandbits(128) & _UUID4_MASK) | _UUID4_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utcnow() -> datetime:

@@ -108,7 +108,7 @@ def test_job_ids_are_distinct_version_4_uuids_and_a_forked_child_makes_others() 
     os.close(write_end)
     parent_id = new_id()
     assert uuid.UUID(child_id).version == 4
-    # A child that kept its parent's prefix and counter would repeat the parent's next id.
+    # A child that kept its parent's random state would repeat the parent's next id.
     assert child_id[:24] != parent_id[:24]
 
 
