@@ -31,7 +31,7 @@ class Firer:
 
     async def step(self) -> float | None:
         """One round: fire what is due now; seconds until the next run time (None: unknown)."""
-        if self.scheduler.paused:
+        if not self.scheduler.dispatching:
             return None
         return await self.fire_due(utcnow())
 

@@ -69,7 +69,7 @@ class Worker:
 
     async def step(self) -> float | None:
         """One round: start what is due; seconds until something may be due (None: unknown)."""
-        if self.scheduler.paused:
+        if not self.scheduler.dispatching:
             return None
         return await self._acquire_round()
 

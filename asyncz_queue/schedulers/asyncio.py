@@ -84,6 +84,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         self.broker = EventBroker()
         self.paused = False
         self._running = False
+        self._stopping = False
         self._stopped: asyncio.Event | None = None
         self._stack: AsyncExitStack | None = None
         self._firer: Firer | None = None
@@ -99,6 +100,12 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
     def running(self) -> bool:
         """True between `start()` and `shutdown()` (also while paused)."""
         return self._running
+
+    @property
+    def dispatching(self) -> bool:
+        """Whether the loops fire tasks and start jobs now: not paused, and `shutdown()` has
+        not begun (from then on only running jobs finish)."""
+        return not self.paused and not self._stopping
 
     @property
     def fires(self) -> bool:
@@ -118,6 +125,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if self._running:
             raise SchedulerAlreadyRunningError
         self.paused = paused
+        self._stopping = False
         self._stopped = asyncio.Event()
         async with AsyncExitStack() as stack:
             for name, store in self.stores.items():
@@ -183,6 +191,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         if not self._running or self._stack is None:
             raise SchedulerNotRunningError
         self._shutdown_wait = wait
+        self._stopping = True  # nothing new fires or starts while the loops are stopped
         self.emit(
             SchedulerEvent(code=constants.SCHEDULER_SHUTDOWN, scheduler_identity=self.identity)
         )

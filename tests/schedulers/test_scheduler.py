@@ -304,6 +304,23 @@ async def test_shutdown_without_wait_puts_running_jobs_back() -> None:
     assert job.state is JobState.PENDING and job.worker_id is None
 
 
+async def test_nothing_new_fires_or_starts_once_shutdown_begins() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start()
+    heard: list[int] = []
+    scheduler.add_listener(
+        lambda event: heard.append(event.code), constants.TASK_SUBMITTED | constants.JOB_STARTED
+    )
+    # Due now, but the loops have not had a turn yet: shutdown begins first.
+    await scheduler.add_task(funcs.record, "date", run_at=datetime.now(UTC), args=(1,), id="late")
+    ref = await scheduler.push(funcs.record, 2)
+    await scheduler.shutdown()
+    assert heard == []
+    assert funcs.calls == []
+    assert (await ref.get()).state is JobState.PENDING
+    assert [task.id for task in await scheduler.get_tasks()] == ["late"]
+
+
 async def test_start_twice_and_shutdown_when_stopped_raise() -> None:
     scheduler = AsyncIOScheduler()
     with pytest.raises(SchedulerNotRunningError):
