@@ -72,10 +72,11 @@ class SchedulerAlreadyRunningError(AsynczQueueError):
 
 
 class SchedulerNotRunningError(AsynczQueueError):
-    """The operation needs a running scheduler."""
+    """The operation needs a running scheduler (or the scheduler shut down while a
+    `Reference` waited for its job)."""
 
-    def __str__(self) -> str:
-        return "the scheduler is not running"
+    def __init__(self, message: str = "the scheduler is not running") -> None:
+        super().__init__(message)
 
 
 class SerializationError(AsynczQueueError, ValueError):

@@ -198,9 +198,14 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         stack, self._stack = self._stack, None
         await stack.aclose()
         await self.broker.drain()
-        for futures in self._waiters.values():
+        for job_id, futures in self._waiters.items():
             for future in futures:
-                future.cancel()
+                if not future.done():
+                    future.set_exception(
+                        SchedulerNotRunningError(
+                            f"the scheduler shut down before job {job_id} finished"
+                        )
+                    )
         if self._stopped is not None:
             self._stopped.set()
 

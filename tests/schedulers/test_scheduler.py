@@ -29,6 +29,8 @@ from tests.schedulers import funcs
 pytestmark = pytest.mark.anyio
 
 F = "tests.schedulers.funcs"
+#: Far enough ahead that a job scheduled then never runs during a test.
+LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -319,6 +321,18 @@ async def test_nothing_new_fires_or_starts_once_shutdown_begins() -> None:
     assert funcs.calls == []
     assert (await ref.get()).state is JobState.PENDING
     assert [task.id for task in await scheduler.get_tasks()] == ["late"]
+
+
+async def test_a_reference_waiting_when_the_scheduler_shuts_down_raises_a_clear_error() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start()
+    ref = await scheduler.push(Job.from_func(funcs.record, args=(1,), scheduled_at=LATER))
+    waiting = asyncio.create_task(ref.wait())
+    await asyncio.sleep(0)  # let it start waiting
+    await scheduler.shutdown()
+    with pytest.raises(SchedulerNotRunningError, match=f"before job {ref.job_id} finished"):
+        await waiting
+    assert not waiting.cancelled()
 
 
 async def test_start_twice_and_shutdown_when_stopped_raise() -> None:
