@@ -149,11 +149,17 @@ class BaseStore(ABC):
 
     @abstractmethod
     async def add_task(self, task: Task, replace_existing: bool = False) -> None:
-        """Store a new task; `ConflictIdError` when the id exists and not `replace_existing`."""
+        """Store a new task; `ConflictIdError` when the id exists and not `replace_existing`.
+
+        A replaced task loses its lease, as with `update_task`."""
 
     @abstractmethod
     async def update_task(self, task: Task) -> None:
-        """Replace the stored task with the same id; `TaskLookupError` if there is none."""
+        """Replace the stored task with the same id; `TaskLookupError` if there is none.
+
+        The task loses its lease: a scheduler firing it at that moment is fenced off at
+        `release_tasks`, so the change (a pause, another trigger) is never overwritten by
+        a run time computed from the old task."""
 
     @abstractmethod
     async def get_task(self, task_id: str) -> Task:
@@ -188,7 +194,10 @@ class BaseStore(ABC):
     @abstractmethod
     async def release_tasks(self, scheduler_id: str, results: Sequence[FireResult]) -> list[Job]:
         """Record fires atomically: insert their jobs, advance or delete the tasks, drop the
-        leases. Returns the jobs actually inserted (not the duplicates of a re-fire)."""
+        leases. Returns the jobs actually inserted (not the duplicates of a re-fire).
+
+        Fenced: a result whose task `scheduler_id` no longer leases (the lease ran out, or
+        the task was changed meanwhile) changes nothing."""
 
     # ---- jobs ------------------------------------------------------------------------
 

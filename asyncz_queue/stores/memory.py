@@ -68,13 +68,18 @@ class MemoryStore(BaseStore):
         if task.id in self._tasks and not replace_existing:
             raise ConflictIdError(task.id)
         self.check_task(task)
-        self._index_task(task)
-        self.notify(_TASKS_CHANGED)
+        self._store_task(task)
 
     async def update_task(self, task: Task) -> None:
         if task.id not in self._tasks:
             raise TaskLookupError(task.id)
         self.check_task(task)
+        self._store_task(task)
+
+    def _store_task(self, task: Task) -> None:
+        # A scheduler firing the task now loses its lease, so its release is fenced off
+        # and cannot overwrite this task (a pause, another trigger) with an old run time.
+        self._task_leases.pop(task.id, None)
         self._index_task(task)
         self.notify(_TASKS_CHANGED)
 
@@ -136,7 +141,7 @@ class MemoryStore(BaseStore):
         lease_until = now + timedelta(seconds=lease_seconds)
         while due and len(acquired) < limit and due[0][0] <= now:
             task = self._current_due_entry(heapq.heappop(due))
-            # A task updated while leased is indexed again by its release (or `_readmit`).
+            # A task indexed twice at one run time has a second entry: leased already.
             if task is None or task.id in leases:
                 continue
             leases[task.id] = (scheduler_id, lease_until)

@@ -195,6 +195,29 @@ async def test_a_stale_release_after_a_lost_lease_changes_nothing(store: BaseSto
     assert (await store.get_task("t")).next_run_time == at(20)
 
 
+@pytest.mark.parametrize("replace", [False, True], ids=["update_task", "add_task-replace"])
+async def test_a_task_changed_while_it_fires_keeps_the_change(
+    store: BaseStore, replace: bool
+) -> None:
+    await store.add_task(task())
+    [leased] = await store.acquire_tasks("s1", T0, 10, LEASE)
+    # Paused (as pause_task does) while s1 fires it: the change drops s1's lease.
+    paused = leased.model_copy(update={"next_run_time": None})
+    if replace:
+        await store.add_task(paused, replace_existing=True)
+    else:
+        await store.update_task(paused)
+    fire = FireResult(leased, [leased.job_for(T0, T0)], at(10))
+    assert await store.release_tasks("s1", [fire]) == []
+    assert (await store.get_task("t")).next_run_time is None  # still paused
+    assert await store.get_jobs() == []
+    # Resumed: due again, and fired once by whoever acquires it.
+    await store.update_task(paused.model_copy(update={"next_run_time": T0}))
+    [again] = await store.acquire_tasks("s2", T0, 10, LEASE)
+    second = FireResult(again, [again.job_for(T0, T0)], at(10))
+    assert len(await store.release_tasks("s2", [second])) == 1
+
+
 async def test_a_fire_without_jobs_still_advances_the_task(store: BaseStore) -> None:
     await store.add_task(task())
     [acquired] = await store.acquire_tasks("s1", T0, 10, LEASE)

@@ -103,21 +103,26 @@ INSERT_TASK = _store_task("DO NOTHING")
 
 UPSERT_TASK = _store_task(
     "DO UPDATE SET next_run_time = EXCLUDED.next_run_time, spec = EXCLUDED.spec, "
-    "arguments = EXCLUDED.arguments, arguments_bytes = EXCLUDED.arguments_bytes"
+    "arguments = EXCLUDED.arguments, arguments_bytes = EXCLUDED.arguments_bytes, "
+    "lease_owner = NULL, lease_until = NULL"
 )
-"""Add or replace a task (its lease, if any, is kept)."""
+"""Add or replace a task. A replaced task's lease is dropped: a scheduler firing it now is
+fenced off at its release, so the new task (a pause, another trigger) is not overwritten
+with a next run time computed from the old one."""
 
 UPDATE_TASK = """
     WITH stored AS (
         UPDATE {schema}.tasks SET
             next_run_time = %(next_run_time)s, spec = %(spec)s,
-            arguments = %(arguments)s, arguments_bytes = %(arguments_bytes)s
+            arguments = %(arguments)s, arguments_bytes = %(arguments_bytes)s,
+            lease_owner = NULL, lease_until = NULL
         WHERE id = %(id)s
         RETURNING id
     )
     SELECT id, pg_notify(%(channel)s, %(wake)s)::text FROM stored
 """
-"""Replace an existing task (no row returned when there is none)."""
+"""Replace an existing task, dropping its lease as UPSERT_TASK does (no row returned when
+there is none)."""
 
 GET_TASK = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks WHERE id = %(id)s"
 GET_TASKS = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks ORDER BY next_run_time NULLS LAST, id"
