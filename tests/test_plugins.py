@@ -88,3 +88,34 @@ def test_bad_scheduler_options_are_refused() -> None:
         AsyncIOScheduler(timezone="Mars/Olympus")
     with pytest.raises(ConfigurationError, match="max_instancez"):
         AsyncIOScheduler(task_defaults={"max_instancez": 2})
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        # A lease of 0 s runs out at once: every running job would be rescued and run again.
+        ({"lease_seconds": 0}, "'lease_seconds' must be a finite number of seconds > 0, got 0"),
+        ({"lease_seconds": -1.5}, "'lease_seconds' .* got -1.5"),
+        ({"lease_seconds": float("inf")}, "'lease_seconds' .* got inf"),
+        ({"lease_seconds": True}, "'lease_seconds' .* got True"),
+        ({"lease_seconds": "30"}, "'lease_seconds' .* got '30'"),
+        ({"job_retention": -5}, "'job_retention' must be .* >= 0 or None, got -5"),
+        ({"task_defaults": {"max_instances": 0}}, "'max_instances' is invalid: .*got 0"),
+        ({"task_defaults": {"timeout": -1.0}}, "'timeout' is invalid: .*got -1.0"),
+        ({"task_defaults": {"coalesce": "maybe"}}, "'coalesce' is invalid: .*got 'maybe'"),
+    ],
+)
+def test_bad_timing_options_and_task_defaults_are_refused_at_construction(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        AsyncIOScheduler(**options)
+
+
+def test_good_timing_options_are_kept() -> None:
+    scheduler = AsyncIOScheduler(
+        lease_seconds=2, job_retention=0, task_defaults={"max_instances": 3}
+    )
+    assert (scheduler.lease_seconds, scheduler.job_retention) == (2, 0)
+    assert scheduler.task_defaults["max_instances"] == 3
+    assert AsyncIOScheduler(job_retention=None).job_retention is None

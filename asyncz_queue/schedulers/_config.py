@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import uuid
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from asyncz_queue.exceptions import ConfigurationError
 from asyncz_queue.executors import EXECUTORS, BaseExecutor
 from asyncz_queue.stores import STORES, BaseStore
-from asyncz_queue.triggers import _tz
+from asyncz_queue.tasks import Task
+from asyncz_queue.triggers import DateTrigger, _tz
 from asyncz_queue.triggers.base import InvalidTriggerError
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Role = Literal["scheduler", "worker", "both"]
 ROLES: tuple[str, ...] = ("scheduler", "worker", "both")
 
@@ -51,14 +56,43 @@ def build_executors(config: dict[str, Any] | None) -> dict[str, BaseExecutor]:
 
 
 def build_task_defaults(config: dict[str, Any] | None) -> dict[str, Any]:
-    """`TASK_DEFAULTS` updated with `config`; unknown keys raise `ConfigurationError`."""
+    """`TASK_DEFAULTS` updated with `config`; an unknown key, or a value a task would refuse,
+    raises `ConfigurationError` naming it (now, not at the first `add_task`)."""
     defaults = dict(TASK_DEFAULTS)
     for key, value in (config or {}).items():
         if key not in TASK_DEFAULTS:
             known = ", ".join(sorted(TASK_DEFAULTS))
             raise ConfigurationError(f"unknown task default {key!r}; known: {known}")
         defaults[key] = value
+    probe = {"id": "probe", "fn": "builtins:print", "trigger": DateTrigger(run_at=_EPOCH)}
+    try:
+        Task.model_validate({**probe, **defaults})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigurationError(
+            f"task default {error['loc'][0]!r} is invalid: {error['msg']} (got {error['input']!r})"
+        ) from None
     return defaults
+
+
+def check_seconds(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> Any:
+    """`value` if it is a finite number of seconds above 0 (or at 0 with `allow_zero`, or
+    None with `allow_none`); else `ConfigurationError` naming the option."""
+    if value is None and allow_none:
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not allow_zero)
+    ):
+        bound = ">= 0" if allow_zero else "> 0"
+        also = " or None" if allow_none else ""
+        raise ConfigurationError(
+            f"option {name!r} must be a finite number of seconds {bound}{also}, got {value!r}"
+        )
+    return value
 
 
 def resolve_timezone(timezone: str | tzinfo | None) -> tzinfo:

@@ -79,8 +79,10 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         self.timezone: tzinfo = _config.resolve_timezone(timezone)
         self.identity = identity or _config.default_identity()
         self.role = _config.check_role(role)
-        self.lease_seconds = lease_seconds
-        self.job_retention = job_retention
+        self.lease_seconds = _config.check_seconds("lease_seconds", lease_seconds)
+        self.job_retention = _config.check_seconds(
+            "job_retention", job_retention, allow_none=True, allow_zero=True
+        )
         self.broker = EventBroker()
         self.paused = False
         self._running = False
