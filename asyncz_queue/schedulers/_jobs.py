@@ -86,7 +86,19 @@ class JobAPI:
     async def get_jobs(
         self, state: Any = None, task_id: str | None = None, limit: int = 100
     ) -> list[Job]:
-        """Jobs of every store, newest first, optionally filtered by state and task."""
+        """Jobs of every store, newest first, optionally filtered by state and task.
+
+        Raises `ValueError` for a state that is not a `JobState` (or its value) and for a
+        `limit` that is not an integer >= 0.
+        """
+        if state is not None:
+            try:
+                state = JobState(state)
+            except ValueError:
+                known = ", ".join(s.value for s in JobState)
+                raise ValueError(f"unknown job state {state!r}; known: {known}") from None
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise ValueError(f"limit must be an integer >= 0, got {limit!r}")
         found: list[Job] = []
         for store in self.stores.values():
             found += await store.get_jobs(state=state, task_id=task_id, limit=limit)

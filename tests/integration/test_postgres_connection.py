@@ -7,6 +7,7 @@ import logging
 import time
 import traceback
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import psycopg
@@ -52,6 +53,22 @@ def test_a_malformed_dsn_is_refused_without_its_password() -> None:
     with pytest.raises(ConfigurationError) as info:
         PostgresStore(f"host=db password={SECRET} garbage")
     assert SECRET not in str(info.value) and "dsn" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"poll_interval": 0}, "option 'poll_interval' must be a number of seconds > 0, got 0"),
+        ({"poll_interval": -1.5}, "option 'poll_interval' .* got -1.5"),
+        ({"timeout": "5"}, "option 'timeout' .* got '5'"),
+        ({"min_size": 3, "max_size": 2}, "'min_size' \\(3\\) and 'max_size' \\(2\\)"),
+    ],
+)
+def test_bad_store_options_are_refused_naming_the_option(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        PostgresStore("host=db dbname=jobs", **options)
 
 
 async def test_a_wrong_password_is_a_clear_error_without_the_password(

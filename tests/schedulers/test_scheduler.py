@@ -335,6 +335,20 @@ async def test_a_reference_waiting_when_the_scheduler_shuts_down_raises_a_clear_
     assert not waiting.cancelled()
 
 
+async def test_get_jobs_refuses_an_unknown_state_and_a_negative_limit() -> None:
+    scheduler = AsyncIOScheduler()
+    await scheduler.start()
+    ref = await scheduler.push(Job.from_func(funcs.record, args=(1,), scheduled_at=LATER))
+    with pytest.raises(ValueError, match="unknown job state 'bogus'; known: pending, running"):
+        await scheduler.get_jobs(state="bogus")
+    with pytest.raises(ValueError, match="limit must be an integer >= 0, got -1"):
+        await scheduler.get_jobs(limit=-1)
+    # A state's value works as well as the JobState itself.
+    assert [job.id for job in await scheduler.get_jobs(state="pending")] == [ref.job_id]
+    assert await scheduler.get_jobs(limit=0) == []
+    await scheduler.shutdown()
+
+
 async def test_start_twice_and_shutdown_when_stopped_raise() -> None:
     scheduler = AsyncIOScheduler()
     with pytest.raises(SchedulerNotRunningError):

@@ -160,5 +160,8 @@ def check_options(
             f"options 'min_size' ({min_size}) and 'max_size' ({max_size}) need "
             "0 <= min_size <= max_size and max_size >= 1"
         )
-    if poll_interval <= 0 or timeout <= 0:
-        raise ConfigurationError("options 'poll_interval' and 'timeout' must be positive")
+    for name, seconds in (("poll_interval", poll_interval), ("timeout", timeout)):
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
+            raise ConfigurationError(
+                f"option {name!r} must be a number of seconds > 0, got {seconds!r}"
+            )
