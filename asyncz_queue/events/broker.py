@@ -19,6 +19,22 @@ Listener = Callable[[SchedulerEvent], Any]
 SUBSCRIBER_BUFFER = 10_000
 
 
+def check_mask(mask: Any) -> int:
+    """`mask` if it selects some events and only known ones (an OR of event codes from
+    `asyncz_queue.events.constants`); else `ValueError` (or `TypeError`) saying why: a
+    listener with another mask would never be called, or be called for nothing real."""
+    if isinstance(mask, bool) or not isinstance(mask, int):
+        raise TypeError(
+            f"an event mask is an int (an OR of event codes), got {type(mask).__name__}"
+        )
+    hint = "combine codes from asyncz_queue.events.constants (ALL_EVENTS: every event)"
+    if mask <= 0:
+        raise ValueError(f"event mask {mask} selects no event: {hint}")
+    if mask & ~ALL_EVENTS:
+        raise ValueError(f"event mask {mask} has bits that are no event code: {hint}")
+    return mask
+
+
 class _Subscription:
     __slots__ = ("mask", "queue")
 
@@ -60,7 +76,14 @@ class EventBroker:
         return bool(self._mask & code)
 
     def add_listener(self, callback: Listener, mask: int = ALL_EVENTS) -> None:
-        """Call `callback(event)` for every event whose code is in `mask`."""
+        """Call `callback(event)` for every event whose code is in `mask`.
+
+        Raises `TypeError` when `callback` is not callable and (see `check_mask`) for a
+        mask that selects no known event.
+        """
+        if not callable(callback):
+            raise TypeError(f"an event listener must be callable, got {callback!r}")
+        check_mask(mask)
         is_async = inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
             getattr(callback, "__call__", None)  # noqa: B004 - async callable objects
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 from asyncz_queue._waiting import Wakeup
 from asyncz_queue.events import EventBroker, JobEvent, SchedulerEvent, constants
+from asyncz_queue.events.broker import check_mask
 from asyncz_queue.events.models import event_from_dict, job_event
 from asyncz_queue.exceptions import (
     SchedulerAlreadyRunningError,
@@ -314,7 +315,11 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
     def add_listener(
         self, callback: Callable[[SchedulerEvent], Any], mask: int = constants.ALL_EVENTS
     ) -> None:
-        """Call `callback(event)` (plain or async) for each event whose code is in `mask`."""
+        """Call `callback(event)` (plain or async) for each event whose code is in `mask`.
+
+        Raises `TypeError` for a callback that is not callable or a mask that is not an int,
+        and `ValueError` for a mask that selects no event or holds bits of none.
+        """
         self.broker.add_listener(callback, mask)
 
     def remove_listener(self, callback: Callable[[SchedulerEvent], Any]) -> None:
@@ -322,8 +327,10 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         self.broker.remove_listener(callback)
 
     def subscribe(self, mask: int = constants.ALL_EVENTS) -> AsyncIterator[SchedulerEvent]:
-        """Iterate over events whose code is in `mask` until the scheduler shuts down."""
-        return self.broker.subscribe(mask)
+        """Iterate over events whose code is in `mask` until the scheduler shuts down.
+
+        A mask that selects no known event raises at once (see `add_listener`)."""
+        return self.broker.subscribe(check_mask(mask))
 
     def wants(self, code: int, store_name: str | None = None) -> bool:
         """Whether an event `code` about `store_name` goes anywhere: to a listener here, or

@@ -349,6 +349,29 @@ async def test_get_jobs_refuses_an_unknown_state_and_a_negative_limit() -> None:
     await scheduler.shutdown()
 
 
+@pytest.mark.parametrize(
+    ("callback", "mask", "error", "message"),
+    [
+        (42, constants.ALL_EVENTS, TypeError, "listener must be callable, got 42"),
+        (print, 0, ValueError, "event mask 0 selects no event"),
+        (print, -1, ValueError, "event mask -1 selects no event"),
+        (print, constants.JOB_STARTED | 1 << 40, ValueError, "bits that are no event code"),
+        (print, "jobs", TypeError, "an event mask is an int .*, got str"),
+        (print, True, TypeError, "got bool"),
+    ],
+)
+async def test_a_listener_or_mask_that_could_never_work_is_refused_at_once(
+    callback: Any, mask: Any, error: type[Exception], message: str
+) -> None:
+    scheduler = AsyncIOScheduler()
+    with pytest.raises(error, match=message):
+        scheduler.add_listener(callback, mask)
+    if callable(callback):
+        with pytest.raises(error, match=message):
+            scheduler.subscribe(mask)
+    assert not scheduler.wants(constants.ALL_EVENTS)  # nothing was registered
+
+
 async def test_start_twice_and_shutdown_when_stopped_raise() -> None:
     scheduler = AsyncIOScheduler()
     with pytest.raises(SchedulerNotRunningError):
