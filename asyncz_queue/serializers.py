@@ -40,6 +40,18 @@ class Serializer(ABC):
         except SerializationError as exc:
             raise SerializationError(f"{what} cannot be stored: {exc}") from None
 
+    def stored(self, value: Any, what: str) -> Any:
+        """`value` as a store gives it back, through `dumps` and `loads` (JSON turns tuples
+        into lists and dict keys into strings); `SerializationError` naming `what` when it
+        cannot be stored. No arguments come back as they are."""
+        if not value and type(value) in _EMPTY_OK:
+            return value
+        try:
+            data = self.dumps(value)
+        except SerializationError as exc:
+            raise SerializationError(f"{what} cannot be stored: {exc}") from None
+        return self.loads(data)
+
 
 _EMPTY_OK = (tuple, dict)
 

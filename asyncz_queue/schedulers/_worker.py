@@ -144,14 +144,13 @@ class Worker:
         if error is None:
             store = self.scheduler.stores[self._origin[job.id]]
             try:
-                if type(result) not in _SCALARS:  # every serializer stores these
-                    store.serializer.dumps(result)
+                if type(result) not in _SCALARS:  # every serializer gives these back as is
+                    # As the store will give it back (JSON: tuples become lists), so that a
+                    # `Reference` here sees what one in another process reads.
+                    what = f"the result of type {type(result).__qualname__}"
+                    result = store.serializer.stored(result, what)
             except SerializationError as exc:
-                error = JobError.from_exception(
-                    SerializationError(
-                        f"the result of type {type(result).__qualname__} cannot be stored: {exc}"
-                    )
-                )
+                error = JobError.from_exception(exc)
             else:
                 self._record(job.id, job.after_success(result, now))
                 return

@@ -285,3 +285,16 @@ class BaseStore(ABC):
         """Raise `SerializationError` when the job's arguments cannot be stored."""
         self.serializer.check(job.args, f"the arguments of job {job.id} ({job.fn})")
         self.serializer.check(job.kwargs, f"the keyword arguments of job {job.id} ({job.fn})")
+
+    def stored_arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], what: str
+    ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        """`args` and `kwargs` as the serializer gives them back, or None when they come back
+        equal (JSON turns tuples into lists and keys into strings). For a store that keeps
+        objects (the memory store), so that a job sees the arguments it would see after a
+        database. `SerializationError` names `what` when they cannot be stored."""
+        loaded_args = tuple(self.serializer.stored(args, f"the arguments of {what}"))
+        loaded_kwargs = self.serializer.stored(kwargs, f"the keyword arguments of {what}")
+        if loaded_args == args and loaded_kwargs == kwargs:
+            return None
+        return loaded_args, loaded_kwargs

@@ -29,8 +29,9 @@ _JOBS_CHANGED = Notification("jobs")
 class MemoryStore(BaseStore):
     """Keeps everything in this process; gone when the process ends.
 
-    Arguments and results are still checked with the serializer (JSON by default), so
-    code that works here works on PostgreSQL.
+    Arguments go through the serializer (JSON by default) as PostgreSQL's do, and are
+    kept as it gives them back (tuples inside become lists, dict keys strings), so code that works
+    here works, and sees the same values, on PostgreSQL.
     """
 
     def __init__(self, serializer: str | Serializer = "json") -> None:
@@ -67,16 +68,17 @@ class MemoryStore(BaseStore):
     async def add_task(self, task: Task, replace_existing: bool = False) -> None:
         if task.id in self._tasks and not replace_existing:
             raise ConflictIdError(task.id)
-        self.check_task(task)
         self._store_task(task)
 
     async def update_task(self, task: Task) -> None:
         if task.id not in self._tasks:
             raise TaskLookupError(task.id)
-        self.check_task(task)
         self._store_task(task)
 
     def _store_task(self, task: Task) -> None:
+        stored = self.stored_arguments(task.args, task.kwargs, f"task {task.id!r}")
+        if stored is not None:  # kept as a database gives it back (see MemoryStore)
+            task = task.model_copy(update={"args": stored[0], "kwargs": stored[1]})
         # A scheduler firing the task now loses its lease, so its release is fenced off
         # and cannot overwrite this task (a pause, another trigger) with an old run time.
         self._task_leases.pop(task.id, None)
@@ -197,10 +199,9 @@ class MemoryStore(BaseStore):
     ) -> list[Job]:
         if connection is not None:
             raise ValueError("the memory store has no transactions: push without connection=")
-        for job in jobs:
-            self.check_job(job)
+        kept = [self._as_stored(job) for job in jobs]  # refuses before storing any
         stored: list[Job] = []
-        for job in jobs:
+        for job, kept_job in zip(jobs, kept, strict=True):
             if job.id in self._jobs:
                 holder_id: str | None = job.id  # the id is taken: keep the stored job
             elif job.unique_key is not None:
@@ -210,10 +211,15 @@ class MemoryStore(BaseStore):
             if holder_id is not None:
                 stored.append(self._jobs[holder_id])
                 continue
-            self._insert_job(job)
-            stored.append(job)
+            self._insert_job(kept_job)
+            stored.append(job)  # the caller's job, as PostgreSQL returns it
         self.notify(_JOBS_CHANGED)
         return stored
+
+    def _as_stored(self, job: Job) -> Job:
+        """`job` with its arguments as a database gives them back (see `MemoryStore`)."""
+        stored = self.stored_arguments(job.args, job.kwargs, f"job {job.id} ({job.fn})")
+        return job if stored is None else job.evolve(args=stored[0], kwargs=stored[1])
 
     async def get_job(self, job_id: str) -> Job:
         try:

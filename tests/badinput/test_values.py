@@ -152,3 +152,39 @@ async def test_nul_character_in_an_id_is_round_tripped_or_refused_clearly(
         assert "NUL" in str(exc) or "\\x00" in str(exc) or "0x00" in str(exc)
     else:
         assert (await store.get_job("nul\x00id")).id == stored.id
+
+
+#: Values JSON does not give back as they were: a nested tuple, a key that is not a string.
+NOT_EXACT_ARGS = ((1, 2), {1: "a"})
+NOT_EXACT_KWARGS = {"pair": (3, 4)}
+#: What every store gives back for them (a database keeps the JSON).
+AS_STORED_ARGS = ([1, 2], {"1": "a"})
+AS_STORED_KWARGS = {"pair": [3, 4]}
+
+
+async def test_every_store_gives_arguments_back_as_json_does(store: BaseStore) -> None:
+    pushed = job(args=NOT_EXACT_ARGS, kwargs=NOT_EXACT_KWARGS)
+    [returned] = await store.add_jobs([pushed])
+    assert returned is pushed  # the caller's own job comes back from the push itself
+    stored = await store.get_job(pushed.id)
+    assert (stored.args, stored.kwargs) == (AS_STORED_ARGS, AS_STORED_KWARGS)
+    [running] = (await store.acquire_jobs("w", {"default": 1}, T0, 30)).jobs
+    assert (running.args, running.kwargs) == (AS_STORED_ARGS, AS_STORED_KWARGS)
+    trigger = IntervalTrigger(seconds=10, start_at=T0)
+    await store.add_task(
+        Task(id="t", fn=FN, trigger=trigger, args=NOT_EXACT_ARGS, kwargs=NOT_EXACT_KWARGS)
+    )
+    task = await store.get_task("t")
+    assert (task.args, task.kwargs) == (AS_STORED_ARGS, AS_STORED_KWARGS)
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_every_store_gives_a_result_back_as_json_does(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    dsn = request.getfixturevalue("postgres_dsn") if kind == "postgres" else None
+    async with running_scheduler(kind, dsn) as scheduler:
+        ref = await scheduler.push(FN, NOT_EXACT_ARGS)
+        # In the process that ran it, as in any other: what the store gives back.
+        assert await ref.result(timeout=10) == list(AS_STORED_ARGS)
+        assert (await scheduler.get_job(ref.job_id)).result == list(AS_STORED_ARGS)
