@@ -58,6 +58,16 @@ def _positive(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
 def _store_options(nested: bool = False) -> argparse.ArgumentParser:
     """Options of every command that reads a store: where it is, and the output format.
 
@@ -139,7 +149,7 @@ def _add_inspection(commands: Any) -> None:
     jobs.add_argument("--task", metavar="TASK_ID", help="only the jobs of this task")
     jobs.add_argument("--id", metavar="JOB_ID", help="show this job with its errors")
     jobs.add_argument(
-        "--limit", type=int, default=50, help="at most this many (default: %(default)s)"
+        "--limit", type=_count, default=50, help="at most this many (default: %(default)s)"
     )
     jobs.set_defaults(handler=_inspect("show_jobs"))
     actions = jobs.add_subparsers(dest="action", metavar="{prune}")

@@ -264,6 +264,22 @@ def test_bad_input_exits_non_zero_with_one_clear_line(args: list[str], expected:
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["jobs", "--limit", "-3"], "argument --limit: expected a whole number >= 0, got '-3'"),
+        (["jobs", "--limit", "many"], "argument --limit: expected a whole number, got 'many'"),
+        (["jobs", "prune", "--older-than", "-1"], "expected a number of seconds >= 0, got '-1'"),
+        (["jobs", "--state", "bogus"], "argument --state: invalid choice: 'bogus'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_connects(args: list[str], expected: str) -> None:
+    done = run_cli(*args, "--dsn", "host=127.0.0.1 port=1 user=nobody")
+    assert done.returncode == 2
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr and "cannot connect" not in done.stderr
+
+
 def test_help_describes_every_subcommand() -> None:
     done = run_cli("--help")
     assert done.returncode == 0
