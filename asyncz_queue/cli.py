@@ -48,24 +48,23 @@ def _inspect(name: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
+def _at_least_zero(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """An argparse type: `convert(text)`, refusing text that is not `what` or is below 0."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"expected {what} >= 0, got {text!r}")
+        return value
+
+    return parse
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+_seconds = _at_least_zero(float, "a number of seconds")
+_count = _at_least_zero(int, "a whole number")
 
 
 def _store_options(nested: bool = False) -> argparse.ArgumentParser:
@@ -116,7 +115,7 @@ def _add_worker(commands: Any) -> None:
     )
     worker.add_argument(
         "--grace",
-        type=_positive,
+        type=_seconds,
         default=30.0,
         help="seconds running jobs get to finish on "
         "shutdown before they are interrupted and put back (default: %(default)g)",
@@ -158,7 +157,7 @@ def _add_inspection(commands: Any) -> None:
     )
     prune.add_argument(
         "--older-than",
-        type=_positive,
+        type=_seconds,
         required=True,
         metavar="SECONDS",
         help="delete the jobs that finished more than SECONDS ago",
