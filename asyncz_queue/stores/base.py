@@ -293,6 +293,8 @@ class BaseStore(ABC):
         equal (JSON turns tuples into lists and keys into strings). For a store that keeps
         objects (the memory store), so that a job sees the arguments it would see after a
         database. `SerializationError` names `what` when they cannot be stored."""
+        if not args and not kwargs:
+            return None
         loaded_args = tuple(self.serializer.stored(args, f"the arguments of {what}"))
         loaded_kwargs = self.serializer.stored(kwargs, f"the keyword arguments of {what}")
         if loaded_args == args and loaded_kwargs == kwargs:
