@@ -35,10 +35,7 @@ class Serializer(ABC):
         """Raise `SerializationError` naming `what` when `value` cannot be stored."""
         if not value and type(value) in _EMPTY_OK:  # no arguments: nothing to check
             return
-        try:
-            self.dumps(value)
-        except SerializationError as exc:
-            raise SerializationError(f"{what} cannot be stored: {exc}") from None
+        self._dumps_naming(value, what)
 
     def stored(self, value: Any, what: str) -> Any:
         """`value` as a store gives it back, through `dumps` and `loads` (JSON turns tuples
@@ -46,11 +43,13 @@ class Serializer(ABC):
         cannot be stored. No arguments come back as they are."""
         if not value and type(value) in _EMPTY_OK:
             return value
+        return self.loads(self._dumps_naming(value, what))
+
+    def _dumps_naming(self, value: Any, what: str) -> bytes:
         try:
-            data = self.dumps(value)
+            return self.dumps(value)
         except SerializationError as exc:
             raise SerializationError(f"{what} cannot be stored: {exc}") from None
-        return self.loads(data)
 
 
 _EMPTY_OK = (tuple, dict)

@@ -29,9 +29,9 @@ _JOBS_CHANGED = Notification("jobs")
 class MemoryStore(BaseStore):
     """Keeps everything in this process; gone when the process ends.
 
-    Arguments go through the serializer (JSON by default) as PostgreSQL's do, and are
-    kept as it gives them back (tuples inside become lists, dict keys strings), so code that works
-    here works, and sees the same values, on PostgreSQL.
+    Arguments go through the serializer (JSON by default) as PostgreSQL's do, and are kept
+    as it gives them back (tuples inside become lists, dict keys strings), so code that
+    works here works, and sees the same values, on PostgreSQL.
     """
 
     def __init__(self, serializer: str | Serializer = "json") -> None:
