@@ -1,0 +1,142 @@
+"""Where the enqueue-to-start latency of the PostgreSQL store goes, step by step.
+
+`bench_postgres.py` gives one figure per system (push call to job start); this script splits
+ours into the steps between them, so that work on the latency goal can aim at the longest:
+
+- push returned: the push call's own round trip (insert, announcement, commit);
+- woken: the worker process hears the push over LISTEN/NOTIFY;
+- claim began / claim returned: its `acquire_jobs` call (one statement, then loading rows);
+- started: the job function runs.
+
+An idle worker process (role `worker`) on a throwaway cluster; this process (role
+`scheduler`) pushes one no-op job at a time, `--gap` seconds apart. Every step is timed on
+`time.monotonic()`, which both processes read from the same clock, from the moment the push
+call began; each step counts the first mark of its kind after that moment.
+
+    .venv/bin/python -m benchmarks.bench_latency_parts [--samples 300] [--gap 0.01] [--dsn DSN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+from asyncz_queue import AsyncIOScheduler
+from asyncz_queue.stores import Acquired, Notification
+from asyncz_queue.stores.postgres import PostgresStore
+from benchmarks.bench_postgres import create_database, server
+
+STEPS = ("push returned", "woken", "claim began", "claim returned", "started")
+#: (step, monotonic time) in the worker process.
+marks: list[tuple[str, float]] = []
+
+
+async def noop() -> None:
+    """The job: marks its start and does nothing else."""
+    marks.append(("started", time.monotonic()))
+
+
+class TimedStore(PostgresStore):
+    """A `PostgresStore` that marks when it is woken for jobs and when it claims them."""
+
+    def notify(self, notification: Notification) -> None:
+        if notification.kind == "jobs":
+            marks.append(("woken", time.monotonic()))
+        super().notify(notification)
+
+    async def acquire_jobs(
+        self, worker_id: str, limits: dict[str, int], now: datetime, lease_seconds: float
+    ) -> Acquired:
+        began = time.monotonic()
+        acquired = await super().acquire_jobs(worker_id, limits, now, lease_seconds)
+        if acquired.jobs:  # the empty claims of an idle loop mark nothing
+            marks.extend((("claim began", began), ("claim returned", time.monotonic())))
+        return acquired
+
+
+async def worker_main(dsn: str) -> None:
+    """In the child: serve jobs until a line arrives on stdin, then print the marks."""
+    async with AsyncIOScheduler(stores={"default": TimedStore(dsn)}, role="worker"):
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
+    print("marks " + json.dumps(marks), flush=True)
+
+
+def split(
+    pushes: list[tuple[float, float]], worker: list[tuple[str, float]]
+) -> dict[str, list[float]]:
+    """Milliseconds from each push call to each step, by step."""
+    by_step: dict[str, list[float]] = {step: [] for step in STEPS}
+    times = {step: sorted(t for name, t in worker if name == step) for step in STEPS}
+    for began, returned in pushes:
+        by_step["push returned"].append((returned - began) * 1000)
+        for step in STEPS[1:]:
+            following = next((t for t in times[step] if t >= began), None)
+            if following is not None:
+                by_step[step].append((following - began) * 1000)
+    return by_step
+
+
+async def main(args: argparse.Namespace) -> None:
+    with server(args.dsn) as server_dsn:
+        dsn = await create_database(server_dsn, "bench_latency_parts")
+        pusher = AsyncIOScheduler(stores={"default": PostgresStore(dsn)}, role="scheduler")
+        await pusher.migrate()
+        child = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.bench_latency_parts", "worker", dsn],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise SystemExit("the worker process did not start")
+        pushes: list[tuple[float, float]] = []
+        async with pusher:
+            for _ in range(args.samples):
+                began = time.monotonic()
+                await pusher.push(noop)
+                pushes.append((began, time.monotonic()))
+                await asyncio.sleep(args.gap)
+            await asyncio.sleep(0.5)  # the last job starts
+        out, _ = child.communicate("\n", timeout=30)
+        line = next(line for line in out.splitlines() if line.startswith("marks "))
+        report(split(pushes, [tuple(mark) for mark in json.loads(line[6:])]), args.samples)
+
+
+def report(by_step: dict[str, list[float]], samples: int) -> None:
+    print(f"push to step, ms ({samples} pushes, one at a time, idle worker process)")
+    print(f"{'step':<16} {'p50':>7} {'p90':>7} {'p99':>7} {'p50 since the step before':>27}")
+    previous = 0.0
+    for step, values in by_step.items():
+        cuts = statistics.quantiles(values, n=100, method="inclusive")
+        p50 = cuts[49]
+        since = "" if step == "push returned" else f"{p50 - previous:27.2f}"
+        print(f"{step:<16} {p50:7.2f} {cuts[89]:7.2f} {cuts[98]:7.2f} {since}")
+        if step != "push returned":
+            previous = p50
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dsn", help="an existing server (default: a throwaway cluster)")
+    parser.add_argument("--samples", type=int, default=300)
+    parser.add_argument("--gap", type=float, default=0.01, help="seconds between pushes")
+    return parser.parse_args(argv)
+
+
+def _run() -> None:
+    if sys.argv[1:2] == ["worker"]:
+        asyncio.run(worker_main(sys.argv[2]))
+        return
+    asyncio.run(main(parse(sys.argv[1:])))
+
+
+if __name__ == "__main__":
+    _run()
