@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import statistics
 import subprocess
@@ -77,9 +78,9 @@ def split(
     for began, returned in pushes:
         by_step["push returned"].append((returned - began) * 1000)
         for step in STEPS[1:]:
-            following = next((t for t in times[step] if t >= began), None)
-            if following is not None:
-                by_step[step].append((following - began) * 1000)
+            first = bisect.bisect_left(times[step], began)
+            if first < len(times[step]):
+                by_step[step].append((times[step][first] - began) * 1000)
     return by_step
 
 
@@ -131,12 +132,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _run() -> None:
+if __name__ == "__main__":
     if sys.argv[1:2] == ["worker"]:
         asyncio.run(worker_main(sys.argv[2]))
-        return
-    asyncio.run(main(parse(sys.argv[1:])))
-
-
-if __name__ == "__main__":
-    _run()
+    else:
+        asyncio.run(main(parse(sys.argv[1:])))
