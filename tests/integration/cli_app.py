@@ -44,6 +44,17 @@ async def slow(seconds: float) -> str:
     return record("finished")
 
 
+async def held(release: str) -> str:
+    """Record `started`, wait until the file `release` exists, record `finished` (a job
+    that runs exactly as long as its test needs, however slow the machine)."""
+    record("started")
+    for _ in range(3000):  # at most a minute
+        if Path(release).exists():
+            break
+        await asyncio.sleep(0.02)
+    return record("finished")
+
+
 if beat := os.environ.get("CLI_APP_BEAT"):
     scheduler.task("interval", seconds=float(beat), id="beat", args=["beat"])(record)
 if slow_seconds := os.environ.get("CLI_APP_SLOW"):

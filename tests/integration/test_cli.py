@@ -28,7 +28,7 @@ from psycopg import sql
 
 from asyncz_queue import AsyncIOScheduler, Job, JobState
 from asyncz_queue.stores import PostgresStore
-from tests.integration.cli_app import record, slow
+from tests.integration.cli_app import held, record
 from tests.pg_cluster import unique_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -350,12 +350,14 @@ async def test_worker_runs_jobs_pushed_by_another_process_and_stops_cleanly(
         )
         for ref in refs:
             assert (await ref.wait(timeout=20)).state is JobState.SUCCEEDED
-        slow_ref = await scheduler.push(slow, 2.0)
+        release = tmp_path / "release"
+        slow_ref = await scheduler.push(held, str(release))
         await to_thread.run_sync(wait_until, lambda: "started" in lines_of(out))
         status = cli_json("status", *where)
         processes = {entry["identity"]: entry for entry in status["processes"]}  # type: ignore[index]
         assert processes["cli-w1"]["running"] == 1
-        worker.signal(signal.SIGTERM)
+        worker.signal(signal.SIGTERM)  # it stops once the running job has finished
+        release.touch()
         assert await to_thread.run_sync(worker.wait) == 0, worker.collect()
         slow_job = await slow_ref.get()
         assert slow_job.state is JobState.SUCCEEDED and slow_job.result == "finished"
