@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from asyncz_queue.jobs import FRESH, PENDING, Job, new_id
+from asyncz_queue.jobs import PENDING_JOB, Job, new_id
 from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
 
@@ -68,29 +68,23 @@ class Task(BaseModel):
         """
         if scheduled_at.tzinfo is not UTC:
             scheduled_at = scheduled_at.astimezone(UTC)
-        return Job.build(
-            {
-                "id": new_id(),
-                "task_id": self.id,
-                "fn": self.fn,
-                "args": self.args,
-                "kwargs": self.kwargs,
-                "executor": self.executor,
-                "priority": self.priority,
-                "state": PENDING,
-                "attempts": 0,
-                "max_attempts": self.max_attempts,
-                "max_instances": self.max_instances,
-                "retry_on": self.retry_on,
-                "retry_backoff": self.retry_backoff,
-                "retry_backoff_max": self.retry_backoff_max,
-                "timeout": self.timeout,
-                "unique_key": None,
-                "scheduled_at": scheduled_at,
-                "created_at": now,
-                **FRESH,
-            }
-        )
+        values = PENDING_JOB.copy()
+        values["id"] = new_id()
+        values["task_id"] = self.id
+        values["fn"] = self.fn
+        values["args"] = self.args
+        values["kwargs"] = self.kwargs
+        values["executor"] = self.executor
+        values["priority"] = self.priority
+        values["max_attempts"] = self.max_attempts
+        values["max_instances"] = self.max_instances
+        values["retry_on"] = self.retry_on
+        values["retry_backoff"] = self.retry_backoff
+        values["retry_backoff_max"] = self.retry_backoff_max
+        values["timeout"] = self.timeout
+        values["scheduled_at"] = scheduled_at
+        values["created_at"] = now
+        return Job.build(values)
 
 
 #: After this many missed fire times in one go, the rest are skipped in a single jump.

@@ -306,13 +306,7 @@ class MemoryStore(BaseStore):
                         acquired.skipped.append(skipped)
                         continue
                     running[task_id] += 1
-                job = job.evolve(
-                    state=RUNNING,
-                    attempts=job.attempts + 1,
-                    started_at=now,
-                    worker_id=worker_id,
-                    lease_until=lease_until,
-                )
+                job = job.claimed(worker_id, now, lease_until)
                 jobs[job_id] = job
                 self._running_ids.add(job_id)
                 acquired.jobs.append(job)
