@@ -376,6 +376,10 @@ _set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
+# Hot paths that read several fields of a job or task read them from its `__dict__`:
+# pydantic's `BaseModel` defines `__getattr__`, so CPython cannot specialise `job.field`,
+# and each such read costs about twice a dict lookup.
+
 #: Every field of a job that has not run yet, in field order (a model dumps its fields in
 #: the order of its `__dict__`). `from_func` and `Task.job_for` copy it and set the fields
 #: they choose, always `id`, `fn`, `args`, `kwargs`, `scheduled_at` and `created_at`:

@@ -178,16 +178,20 @@ class MemoryStore(BaseStore):
 
     # ---- jobs ------------------------------------------------------------------------
 
+    # The hot paths read a job's fields from its `__dict__` (why: above `PENDING_JOB`).
+
     def _insert_job(self, job: Job) -> None:
         seq = next(self._seq)
-        job_id = job.id
+        fields = job.__dict__
+        job_id = fields["id"]
         self._jobs[job_id] = job
         self._job_seq[job_id] = seq
-        if job.unique_key is not None:
-            self._unique[job.unique_key] = job_id
-        scheduled_at = job.scheduled_at
-        if scheduled_at <= job.created_at:  # due when made (most are): ready at once
-            heapq.heappush(self._ready[job.executor], (job.priority, scheduled_at, seq, job_id))
+        if fields["unique_key"] is not None:
+            self._unique[fields["unique_key"]] = job_id
+        scheduled_at = fields["scheduled_at"]
+        if scheduled_at <= fields["created_at"]:  # due when made (most are): ready at once
+            entry = (fields["priority"], scheduled_at, seq, job_id)
+            heapq.heappush(self._ready[fields["executor"]], entry)
         else:
             heapq.heappush(self._delayed, (scheduled_at, seq, job_id))
 
@@ -293,14 +297,17 @@ class MemoryStore(BaseStore):
                 entry = heapq.heappop(heap)
                 job_id = entry[3]
                 job = jobs.get(job_id)
-                if job is None or job.state not in WAITING_STATES:
+                if job is None:
+                    continue
+                fields = job.__dict__
+                if fields["state"] not in WAITING_STATES:
                     continue
                 if entry[1] > now:  # stored ready at a `now` later than this one
                     heapq.heappush(self._delayed, (entry[1], entry[2], job_id))
                     continue
-                task_id = job.task_id
-                if task_id is not None and job.max_instances is not None:
-                    if running[task_id] >= job.max_instances:
+                task_id = fields["task_id"]
+                if task_id is not None and fields["max_instances"] is not None:
+                    if running[task_id] >= fields["max_instances"]:
                         skipped = job.evolve(state=JobState.SKIPPED, completed_at=now)
                         self._finish(skipped)
                         acquired.skipped.append(skipped)
@@ -314,15 +321,18 @@ class MemoryStore(BaseStore):
         return acquired
 
     def _finish(self, job: Job) -> None:
-        self._jobs[job.id] = job
-        self._finished.append((job.completed_at or _EPOCH, job.id))
-        if job.unique_key is not None and self._unique.get(job.unique_key) == job.id:
-            del self._unique[job.unique_key]
+        fields = job.__dict__
+        job_id, unique_key = fields["id"], fields["unique_key"]
+        self._jobs[job_id] = job
+        self._finished.append((fields["completed_at"] or _EPOCH, job_id))
+        if unique_key is not None and self._unique.get(unique_key) == job_id:
+            del self._unique[unique_key]
 
     def _leave_running(self, job: Job) -> None:
-        self._running_ids.discard(job.id)
-        task_id = job.task_id
-        if task_id is not None and job.max_instances is not None:
+        fields = job.__dict__
+        self._running_ids.discard(fields["id"])
+        task_id = fields["task_id"]
+        if task_id is not None and fields["max_instances"] is not None:
             count = self._running[task_id] - 1
             if count > 0:
                 self._running[task_id] = count
@@ -333,20 +343,25 @@ class MemoryStore(BaseStore):
         written: list[Job] = []
         requeued = False
         for job in jobs:
-            stored = self._jobs.get(job.id)
+            fields = job.__dict__
+            job_id = fields["id"]
+            stored = self._jobs.get(job_id)
+            if stored is None:
+                continue
+            held = stored.__dict__
             if (
-                stored is None
-                or stored.state is not RUNNING
-                or stored.worker_id != worker_id
-                or stored.attempts != job.attempts
+                held["state"] is not RUNNING
+                or held["worker_id"] != worker_id
+                or held["attempts"] != fields["attempts"]
             ):
                 continue
             self._leave_running(stored)
-            if job.state in FINISHED_STATES:
+            if fields["state"] in FINISHED_STATES:
                 self._finish(job)
             else:
-                self._jobs[job.id] = job
-                heapq.heappush(self._delayed, (job.scheduled_at, self._job_seq[job.id], job.id))
+                self._jobs[job_id] = job
+                entry = (fields["scheduled_at"], self._job_seq[job_id], job_id)
+                heapq.heappush(self._delayed, entry)
                 requeued = True
             written.append(job)
         if requeued:
