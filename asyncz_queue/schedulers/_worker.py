@@ -141,8 +141,9 @@ class Worker:
     def _on_done(self, job: Job, result: Any, error: JobError | None) -> None:
         """Executor callback: turn an attempt's outcome into the job's next state."""
         now = utcnow()
+        job_id = job.id
         if error is None:
-            store = self.scheduler.stores[self._origin[job.id]]
+            store = self.scheduler.stores[self._origin[job_id]]
             try:
                 if type(result) not in _SCALARS:  # every serializer gives these back as is
                     # As the store will give it back (JSON: tuples become lists), so that a
@@ -152,7 +153,7 @@ class Worker:
             except SerializationError as exc:
                 error = JobError.from_exception(exc)
             else:
-                self._record(job.id, job.after_success(result, now))
+                self._record(job_id, job.after_success(result, now))
                 return
         if error.type_name.endswith(_CANCELLED):
             after = job.evolve(
@@ -168,7 +169,7 @@ class Worker:
             )
         else:
             after = job.after_failure(error, now)
-        self._record(job.id, after)
+        self._record(job_id, after)
 
     def _record(self, job_id: str, after: Job) -> None:
         self._outcomes[self._origin.pop(job_id)].append(after)

@@ -142,11 +142,12 @@ class MemoryStore(BaseStore):
         leases = self._task_leases
         lease_until = now + timedelta(seconds=lease_seconds)
         while due and len(acquired) < limit and due[0][0] <= now:
-            task = self._current_due_entry(heapq.heappop(due))
+            entry = heapq.heappop(due)
+            task = self._current_due_entry(entry)
             # A task indexed twice at one run time has a second entry: leased already.
-            if task is None or task.id in leases:
+            if task is None or entry[2] in leases:
                 continue
-            leases[task.id] = (scheduler_id, lease_until)
+            leases[entry[2]] = (scheduler_id, lease_until)
             acquired.append(task)
         return acquired
 
