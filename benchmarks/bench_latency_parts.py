@@ -23,7 +23,6 @@ import asyncio
 import bisect
 import json
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -31,7 +30,7 @@ from datetime import datetime
 from asyncz_queue import AsyncIOScheduler
 from asyncz_queue.stores import Acquired, Notification
 from asyncz_queue.stores.postgres import PostgresStore
-from benchmarks.bench_postgres import create_database, server
+from benchmarks.bench_postgres import Child, create_database, server
 
 STEPS = ("push returned", "woken", "claim began", "claim returned", "started")
 #: (step, monotonic time) in the worker process.
@@ -89,15 +88,8 @@ async def main(args: argparse.Namespace) -> None:
         dsn = await create_database(server_dsn, "bench_latency_parts")
         pusher = AsyncIOScheduler(stores={"default": PostgresStore(dsn)}, role="scheduler")
         await pusher.migrate()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.bench_latency_parts", "worker", dsn],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert child.stdin is not None and child.stdout is not None
-        if child.stdout.readline().strip() != "ready":
-            raise SystemExit("the worker process did not start")
+        child = Child("-m", "benchmarks.bench_latency_parts", "worker", dsn)
+        child.expect("ready")
         pushes: list[tuple[float, float]] = []
         async with pusher:
             for _ in range(args.samples):
@@ -106,9 +98,9 @@ async def main(args: argparse.Namespace) -> None:
                 pushes.append((began, time.monotonic()))
                 await asyncio.sleep(args.gap)
             await asyncio.sleep(0.5)  # the last job starts
-        out, _ = child.communicate("\n", timeout=30)
-        line = next(line for line in out.splitlines() if line.startswith("marks "))
-        report(split(pushes, [tuple(mark) for mark in json.loads(line[6:])]), args.samples)
+        child.send("")
+        worker_marks = json.loads(child.last("marks "))
+        report(split(pushes, [tuple(mark) for mark in worker_marks]), args.samples)
 
 
 def report(by_step: dict[str, list[float]], samples: int) -> None:

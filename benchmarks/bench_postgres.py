@@ -67,21 +67,26 @@ async def worker_main(system_name: str, dsn: str, mode: str, count: int) -> None
     print("result " + json.dumps(result), flush=True)
 
 
-class Worker:
-    """A worker child process driven over its stdin/stdout."""
+class Child:
+    """A Python child process driven over its stdin/stdout (`python *args`): this script's
+    worker, or another benchmark's."""
 
-    def __init__(self, system: str, dsn: str, mode: str, count: int = 0) -> None:
-        command = [sys.executable, __file__, "worker", system, dsn, mode, str(count)]
+    def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
         )
 
     def expect(self, prefix: str) -> str:
+        """The rest of the first line it prints that starts with `prefix`."""
         assert self.proc.stdout is not None
         while True:
             line = self.proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"worker exited (code {self.proc.wait()}) before {prefix!r}")
+                raise RuntimeError(f"child exited (code {self.proc.wait()}) before {prefix!r}")
             if line.startswith(prefix):
                 return line[len(prefix) :].strip()
 
@@ -90,10 +95,18 @@ class Worker:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
-    def result(self) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(self.expect("result "))
-        self.proc.wait(timeout=60)
-        return data
+    def last(self, prefix: str, timeout: float = 60) -> str:
+        """`expect(prefix)`, then wait for the child to exit."""
+        rest = self.expect(prefix)
+        self.proc.wait(timeout=timeout)
+        return rest
+
+
+def worker(system: str, dsn: str, mode: str, count: int = 0) -> Child:
+    """This script's worker child (see `worker_main`), once it is ready."""
+    child = Child(__file__, "worker", system, dsn, mode, str(count))
+    child.expect("ready")
+    return child
 
 
 # ---- the measurements --------------------------------------------------------------------
@@ -113,20 +126,19 @@ async def measure(system: System, args: argparse.Namespace) -> dict[str, float]:
         await pusher.push_many(args.jobs)
         figures["bulk push jobs/s"] = args.jobs / (time.perf_counter() - started)
     jobs = 2 * args.jobs + 200
-    worker = Worker(args.system_key, system.dsn, "drain", jobs)
-    worker.expect("ready")
-    worker.send("go")
-    figures["drain jobs/s"] = jobs / worker.result()["seconds"]
-    worker = Worker(args.system_key, system.dsn, "serve")
-    worker.expect("ready")
-    worker.send("go")
+    drainer = worker(args.system_key, system.dsn, "drain", jobs)
+    drainer.send("go")
+    figures["drain jobs/s"] = jobs / json.loads(drainer.last("result "))["seconds"]
+    serving = worker(args.system_key, system.dsn, "serve")
+    serving.send("go")
     async with await system.pusher() as pusher:
         await asyncio.sleep(1.0)  # the worker connects and goes idle
         for _ in range(args.latency + 10):
             await pusher.push(time.monotonic())
             await asyncio.sleep(args.gap)
-        worker.send("stop")
-        samples = worker.result()["latencies"][10:]  # the first ten warm the caches up
+        serving.send("stop")
+        result = json.loads(serving.last("result "))
+        samples = result["latencies"][10:]  # the first ten warm the caches up
     figures.update(_percentiles(samples))
     async with await system.pusher() as pusher:
         started = time.perf_counter()

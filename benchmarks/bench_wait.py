@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import subprocess
-import sys
 import time
 
-from benchmarks.bench_postgres import server
+from benchmarks.bench_postgres import Child, server
 
 SCHEMA = "bench_wait"
 WORKER = f"""
@@ -46,15 +44,9 @@ async def measure(dsn: str, samples: int) -> list[float]:
         stores={"default": PostgresStore(dsn, schema=SCHEMA)}, role="scheduler"
     )
     await scheduler.migrate()
-    worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER, dsn],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert worker.stdout is not None and worker.stdin is not None
+    worker = Child("-c", WORKER, dsn)
     try:
-        assert worker.stdout.readline().strip() == "ready"
+        worker.expect("ready")
         async with scheduler:
             latencies = []
             for i in range(samples + 20):
@@ -66,9 +58,8 @@ async def measure(dsn: str, samples: int) -> list[float]:
                 await asyncio.sleep(0.005)
         return latencies
     finally:
-        worker.stdin.write("\n")
-        worker.stdin.flush()
-        worker.wait(timeout=30)
+        worker.send("")
+        worker.proc.wait(timeout=30)
 
 
 def main() -> None:
