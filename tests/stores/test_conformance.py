@@ -55,6 +55,14 @@ async def test_add_jobs_is_all_or_nothing_on_arguments_it_cannot_store(store: Ba
         await store.get_job(good.id)
 
 
+async def test_a_push_of_one_job_with_a_taken_id_returns_the_stored_job(store: BaseStore) -> None:
+    held = job(priority=1)
+    await store.add_jobs([held])
+    assert await store.add_jobs([held.evolve(priority=9)]) == [held]
+    assert (await store.get_job(held.id)).priority == 1
+    assert len(await store.get_jobs()) == 1
+
+
 #: A push this big takes another path in the PostgreSQL store (COPY): same behaviour.
 BULK = 250
 

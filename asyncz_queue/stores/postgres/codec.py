@@ -17,7 +17,7 @@ import orjson
 from asyncz_queue.exceptions import SerializationError
 from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import JSONSerializer, Serializer
-from asyncz_queue.stores.postgres.sql import JOB_INPUT, OUTCOME_INPUT
+from asyncz_queue.stores.postgres.sql import JOB_INPUT, NEW_JOB_INPUT, OUTCOME_INPUT
 from asyncz_queue.tasks import Task
 
 _EMPTY_LIST = "[]"
@@ -27,15 +27,8 @@ JOB_NAMES = tuple(_JOB_KINDS)
 COPY_TYPES = [{"int": "int4"}.get(kind, kind) for kind in _JOB_KINDS.values()]
 #: The columns after `scheduled_at` and `created_at`: where a job is in its life.
 _LIFE_NAMES = JOB_NAMES[JOB_NAMES.index("started_at") :]
-#: The columns a new job pushed on its own fills (see `Codec.new_job_row`); the others
-#: (its task, unique key and life so far) are NULL. What a bulk COPY sends: 16 columns of
-#: 27 to encode and for the server to read.
-NEW_JOB_NAMES = tuple(
-    name
-    for name in JOB_NAMES
-    if name in {"errors", "state", "attempts"}
-    or name not in {*_LIFE_NAMES, "task_id", "max_instances", "unique_key"}
-)
+#: The columns a new job on its own fills (see `sql.NEW_JOB_INPUT`, `Codec.new_job_row`).
+NEW_JOB_NAMES = tuple(name for name, _ in NEW_JOB_INPUT)
 NEW_JOB_COPY_TYPES = [COPY_TYPES[JOB_NAMES.index(name)] for name in NEW_JOB_NAMES]
 _OUTCOME_KINDS = dict(OUTCOME_INPUT)
 _STATES = {state.value: state for state in JobState}

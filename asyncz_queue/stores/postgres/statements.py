@@ -16,6 +16,7 @@ class Statements:
     """Every statement above, rendered for one schema (as bytes: psycopg sends them as is)."""
 
     ADD_JOBS: bytes
+    ADD_NEW_JOB: bytes
     FIND_HOLDERS: bytes
     RELEASE_TASKS: bytes
     ACQUIRE_TASKS: bytes

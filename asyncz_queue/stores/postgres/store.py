@@ -220,7 +220,13 @@ class PostgresStore(TaskMethods, BaseStore):
             # scheduler it ignores: it delivered them here already).
             fetch, sender = _fetch_on(connection), ""
         wake = f"j:{sender}"
-        if connection is None and len(jobs) >= COPY_AT and _plain(jobs):
+        if len(jobs) == 1 and _plain(jobs):
+            if await self._add_new_job(fetch, jobs[0], sender if announce else None, wake):
+                if connection is None:
+                    self.notify(JOBS)
+                return list(jobs)
+            # Its id is taken: the insert below finds the job that holds it.
+        elif connection is None and len(jobs) >= COPY_AT and _plain(jobs):
             try:
                 await self._copy_jobs(jobs, announce)
             except psycopg.errors.UniqueViolation:
@@ -263,6 +269,16 @@ class PostgresStore(TaskMethods, BaseStore):
                 params = {"channel": self.channel, "payloads": self._pushed(own, sender)}
                 await fetch(self._sql.NOTIFY_MANY, params)
         return [job for job in stored if job is not None]
+
+    async def _add_new_job(
+        self, fetch: Fetch, job: Job, announce_as: str | None, wake: str
+    ) -> bool:
+        """Insert one plain job with `ADD_NEW_JOB` (the usual push); False when its id is
+        taken. Inserted, it is announced as pushed by `announce_as`, or else `wake` is sent."""
+        params = dict(zip(NEW_JOB_NAMES, self._codec.new_job_row(job), strict=True))
+        params["channel"] = self.channel
+        params["payloads"] = [wake] if announce_as is None else self._pushed([job], announce_as)
+        return bool(await fetch(self._sql.ADD_NEW_JOB, params))
 
     async def _copy_jobs(self, jobs: Sequence[Job], announce: bool) -> None:
         """Store `jobs` with COPY and wake the workers (announcing the jobs, or not), in one
