@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection, conninfo, errors
+from psycopg import AsyncConnection, conninfo, errors, pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from asyncz_queue.exceptions import (
@@ -122,10 +122,21 @@ class Database:
         """Execute one statement; its rows (none when it returns none)."""
 
         async def op(conn: Connection) -> list[Row]:
-            cur = await conn.execute(query, params)
-            return await cur.fetchall() if cur.description is not None else []
+            return await rows_of(await conn.execute(query, params))
 
         return await self.run(op, retry)
+
+
+async def rows_of(cursor: psycopg.AsyncCursor[Row]) -> list[Row]:
+    """The rows of the statement `cursor` just ran; none when it returns no rows.
+
+    Asks the result's status, not `cursor.description`, which builds a `Column` for every
+    column on each call: about 40 µs a statement for a job's 28 columns.
+    """
+    result = cursor.pgresult
+    if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+        return []
+    return await cursor.fetchall()
 
 
 async def _configure(conn: Connection) -> None:

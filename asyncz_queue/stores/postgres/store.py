@@ -30,7 +30,13 @@ from asyncz_queue.stores.postgres.channel import (
     pack_job_events,
 )
 from asyncz_queue.stores.postgres.codec import NEW_JOB_COPY_TYPES, NEW_JOB_NAMES, Codec
-from asyncz_queue.stores.postgres.database import Connection, Database, Row, check_options
+from asyncz_queue.stores.postgres.database import (
+    Connection,
+    Database,
+    Row,
+    check_options,
+    rows_of,
+)
 from asyncz_queue.stores.postgres.dsn import mask_dsn
 from asyncz_queue.stores.postgres.statements import Statements
 from asyncz_queue.stores.postgres.task_methods import TaskMethods
@@ -77,7 +83,7 @@ def _fetch_on(connection: Any) -> Fetch:
     async def fetch(query: bytes, params: dict[str, Any]) -> list[Row]:
         async with connection.cursor(row_factory=tuple_row) as cur:
             await cur.execute(query, params)
-            return await cur.fetchall() if cur.description is not None else []
+            return await rows_of(cur)
 
     return fetch
 
