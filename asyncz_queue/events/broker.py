@@ -62,6 +62,13 @@ class EventBroker:
         self._subscriptions: list[_Subscription] = []
         self._pending: set[asyncio.Task[Any]] = set()
         self._mask = 0
+        #: Called (without arguments) when `mask` changes.
+        self.on_mask_change: Callable[[], None] | None = None
+
+    @property
+    def mask(self) -> int:
+        """The codes some listener or subscriber wants (an OR of event codes; 0: none)."""
+        return self._mask
 
     def _recompute_mask(self) -> None:
         mask = 0
@@ -69,7 +76,10 @@ class EventBroker:
             mask |= listener_mask
         for subscription in self._subscriptions:
             mask |= subscription.mask
-        self._mask = mask
+        if mask != self._mask:
+            self._mask = mask
+            if self.on_mask_change is not None:
+                self.on_mask_change()
 
     def wants(self, code: int) -> bool:
         """Whether anyone listens for `code` (lets callers skip building unwanted events)."""

@@ -85,6 +85,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             "job_retention", job_retention, allow_none=True, allow_zero=True
         )
         self.broker = EventBroker()
+        self.broker.on_mask_change = self._listeners_changed
         self.paused = False
         self._running = False
         self._stopping = False
@@ -175,15 +176,34 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             name: {"running": len(executor.running_jobs), "max_workers": executor.max_workers}
             for name, executor in self.executors.items()
         }
+        every = self.lease_seconds / 3
         info = {
             "role": self.role,
             "paused": self.paused,
             "executors": executors if self.works else {},
+            # What this process's listeners want, and how often it beats: other processes
+            # announce a bulk push job by job only while a live process listens for it.
+            "listens": self.broker.mask,
+            "every": every,
         }
         now = utcnow()
         for store in self.stores.values():
             await store.heartbeat(self.identity, info, now)
-        return self.lease_seconds / 3
+        return every
+
+    def _listeners_changed(self) -> None:
+        """Tell the stores at once what this process listens for now (see `_heartbeat`)."""
+        if self._running and not self._stopping:
+            task = asyncio.get_running_loop().create_task(self._beat_now())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _beat_now(self) -> None:
+        try:
+            await self._heartbeat()
+        except Exception as exc:  # the heartbeat loop tries again soon
+            if not self._stopping:
+                logger.warning("could not record this process's listeners: %s", exc)
 
     async def shutdown(self, wait: bool = True) -> None:
         """Stop the loops and executors; with `wait`, running jobs finish first.

@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -456,3 +456,79 @@ async def test_a_scheduler_push_rolled_back_is_never_announced_elsewhere(
         await asyncio.sleep(0.1)
     events = [n.payload for n in other if n.kind == "event" and n.payload]
     assert [(e["code"], e["job_id"]) for e in events] == [(JOB_PUSHED, committed.job_id)]
+
+
+async def _bulk_push_messages(dsn: str, pusher: PostgresStore, count: int) -> list[str]:
+    """The channel's messages while `pusher` pushes `count` jobs in one call (COPY)."""
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as raw:
+        await raw.execute(sql.SQL("LISTEN {}").format(sql.Identifier(pusher.channel)))
+        await pusher.add_jobs([Job.from_func(FN) for _ in range(count)], announce=True)
+        return [n.payload async for n in raw.notifies(timeout=0.5)]
+
+
+async def test_a_bulk_push_is_announced_job_by_job_only_while_another_live_process_listens(
+    postgres_dsn: str, postgres_store_pair: tuple[PostgresStore, PostgresStore]
+) -> None:
+    first, second = postgres_store_pair
+    pushed = f"r:{first._sender}:{JOB_PUSHED}:"
+    now = datetime.now(UTC)
+    # Nobody listens: its own heartbeat, another process's for other events, a stale one.
+    await first.heartbeat(first.identity or "", {"listens": JOB_PUSHED, "every": 10}, now)
+    await second.heartbeat("other", {"listens": JOB_STARTED, "every": 10}, now)
+    stale = now - timedelta(seconds=31)
+    await second.heartbeat("gone", {"listens": JOB_PUSHED, "every": 10}, stale)
+    assert await _bulk_push_messages(postgres_dsn, first, 250) == [f"j:{first._sender}"]
+    # A live process listens for JOB_PUSHED: every job is announced to it.
+    await second.heartbeat("dashboard", {"listens": JOB_PUSHED | JOB_STARTED, "every": 10}, now)
+    messages = await _bulk_push_messages(postgres_dsn, first, 250)
+    assert messages and all(message.startswith(pushed) for message in messages)
+    assert sum(len(json.loads(m[len(pushed) :])["j"]) for m in messages) == 250
+
+
+async def test_a_scheduler_records_what_it_listens_for_as_listeners_come_and_go(
+    postgres_dsn: str, postgres_store_pair: tuple[PostgresStore, PostgresStore]
+) -> None:
+    first, _ = postgres_store_pair
+    scheduler = AsyncIOScheduler(
+        stores={"default": PostgresStore(postgres_dsn, schema=first.schema)},
+        role="scheduler",
+        identity="watcher",
+    )
+
+    async def listens() -> int:
+        processes = {p["identity"]: p for p in await first.get_processes()}
+        return processes["watcher"]["listens"] if "watcher" in processes else -1
+
+    async def becomes(mask: int) -> None:
+        with anyio.fail_after(5):
+            while await listens() != mask:
+                await asyncio.sleep(0.01)
+
+    def on_pushed(event: SchedulerEvent) -> None: ...
+
+    async with scheduler:
+        assert await listens() == 0  # written by start()
+        scheduler.add_listener(on_pushed, JOB_PUSHED)
+        await becomes(JOB_PUSHED)
+        scheduler.remove_listener(on_pushed)
+        await becomes(0)
+
+
+async def test_a_listener_in_another_process_hears_every_job_of_a_bulk_push(
+    postgres_dsn: str, postgres_store_pair: tuple[PostgresStore, PostgresStore]
+) -> None:
+    schema = postgres_store_pair[0].schema
+
+    def scheduler(identity: str) -> AsyncIOScheduler:
+        store = PostgresStore(postgres_dsn, schema=schema)
+        return AsyncIOScheduler(stores={"default": store}, role="scheduler", identity=identity)
+
+    heard: list[str] = []
+    watcher, pusher = scheduler("watcher"), scheduler("pusher")
+    watcher.add_listener(lambda event: heard.append(event.job_id), JOB_PUSHED)
+    async with watcher, pusher:
+        references = await pusher.push_many([Job.from_func(FN) for _ in range(250)])
+        with anyio.fail_after(5):
+            while len(heard) < 250:
+                await asyncio.sleep(0.01)
+    assert heard == [reference.job_id for reference in references]

@@ -72,8 +72,7 @@ async def test_a_bulk_push_of_plain_jobs_is_copied_in_and_announced(
         await copy_jobs(jobs, announce)
 
     monkeypatch.setattr(store, "_copy_jobs", spy)
-    heard: list[Any] = []
-    other.set_notification_handler(heard.append)
+    heard = await listen_for_everything(other)
     plain = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
     assert await store.add_jobs(plain, announce=True) == plain
     keyed = [Job.from_func(FN, unique_key=f"k{i}") for i in range(COPY_AT)]
@@ -97,8 +96,7 @@ async def test_a_bulk_push_sent_again_stores_and_announces_nothing_twice(
 ) -> None:
     # What a retry after a lost reply does: the same jobs, the same ids, a second time.
     store, other = postgres_store_pair
-    heard: list[Any] = []
-    other.set_notification_handler(heard.append)
+    heard = await listen_for_everything(other)
     jobs = [Job.from_func(FN, args=(i,)) for i in range(COPY_AT)]
     first = await store.add_jobs(jobs, announce=True)
     again = await store.add_jobs(jobs, announce=True)
@@ -108,6 +106,15 @@ async def test_a_bulk_push_sent_again_stores_and_announces_nothing_twice(
     await store.add_jobs([marker], announce=True)
     await until(lambda: marker.id in pushed_ids(heard))
     assert sorted(pushed_ids(heard)) == sorted([*(j.id for j in jobs), marker.id])
+
+
+async def listen_for_everything(store: PostgresStore) -> list[Notification]:
+    """What `store` hears from now on, as a process that listens for every event (its
+    heartbeat says so: a bulk push announces its jobs only then)."""
+    heard: list[Notification] = []
+    store.set_notification_handler(heard.append)
+    await store.heartbeat(store.identity or "", {"listens": -1}, datetime.now(UTC))
+    return heard
 
 
 def pushed_ids(heard: list[Notification]) -> list[str]:

@@ -166,6 +166,27 @@ async def test_subscribe_yields_events_until_shutdown() -> None:
     assert received == [constants.JOB_PUSHED, constants.JOB_SUCCEEDED]
 
 
+async def test_the_heartbeat_says_what_the_subscribers_listen_for_as_they_come_and_go() -> None:
+    async def listens(scheduler: AsyncIOScheduler) -> int:
+        [process] = await scheduler.store("default").get_processes()
+        return process["listens"]
+
+    async def becomes(scheduler: AsyncIOScheduler, mask: int) -> None:
+        async with asyncio.timeout(5):
+            while await listens(scheduler) != mask:
+                await asyncio.sleep(0.001)
+
+    async with AsyncIOScheduler() as scheduler:
+        assert await listens(scheduler) == 0
+        events = scheduler.subscribe(constants.JOB_PUSHED)
+        pushed = asyncio.ensure_future(anext(events))
+        await becomes(scheduler, constants.JOB_PUSHED)
+        await scheduler.push(funcs.add, 1, 2)
+        assert (await pushed).code == constants.JOB_PUSHED
+        await events.aclose()
+        await becomes(scheduler, 0)
+
+
 async def test_retries_until_success_keep_every_traceback() -> None:
     async with AsyncIOScheduler() as scheduler:
         job = Job.from_func(funcs.flaky, args=["k", 2], max_attempts=3, retry_backoff=0.01)

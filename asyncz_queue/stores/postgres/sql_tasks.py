@@ -146,6 +146,20 @@ HEARTBEAT = """
 """
 """Record a scheduler's heartbeat; forget schedulers silent for long (one row each)."""
 
+LISTENED = """
+    SELECT EXISTS (
+        SELECT FROM {schema}.processes
+        WHERE identity <> %(identity)s
+          -- Live: beat within three of its intervals (a row from before "every": a minute).
+          AND last_seen > %(now)s::timestamptz
+              - 3 * coalesce((info::json->>'every')::float8, 20) * interval '1 second'
+          -- A row from before "listens" counts as listening to everything.
+          AND coalesce((info::json->>'listens')::bigint, -1) & %(codes)s <> 0
+    )
+"""
+"""Whether a live process other than `identity` listens for any of `codes` (its heartbeat
+says so)."""
+
 GET_PROCESSES = (
     "SELECT identity, info, last_seen FROM {schema}.processes ORDER BY last_seen DESC, identity"
 )

@@ -42,6 +42,7 @@ class Statements:
     PRUNE_JOBS: bytes
     PAUSE_TASKS: bytes
     HEARTBEAT: bytes
+    LISTENED: bytes
     GET_PROCESSES: bytes
     NOTIFY_MANY: bytes
 

@@ -18,7 +18,7 @@ from asyncz_queue.exceptions import (
     JobLookupError,
     StoreUnavailableError,
 )
-from asyncz_queue.jobs import WAITING_STATES, Job, JobError, JobState
+from asyncz_queue.jobs import WAITING_STATES, Job, JobError, JobState, utcnow
 from asyncz_queue.serializers import Serializer
 from asyncz_queue.stores.base import Acquired, BaseStore, Notification
 from asyncz_queue.stores.postgres import migrator
@@ -290,23 +290,35 @@ class PostgresStore(TaskMethods, BaseStore):
         """Store `jobs` with COPY and wake the workers (announcing the jobs, or not), in one
         transaction: all of them, or none and `UniqueViolation` when an id is taken.
 
-        The rows are encoded as they are sent, and the announcement built while the server
-        takes the last of them: the two sides work at once. A value that cannot be stored
-        raises `SerializationError` midway, and the transaction stores nothing.
+        The jobs are announced one by one only when a live process other than this one
+        listens for `JOB_PUSHED` (by its heartbeat): a push of 10,000 would send a megabyte
+        of notifications for nobody, and cost a third of the push. A process that starts
+        listening while the push runs may miss it. The rows are encoded as they are sent,
+        and the announcement built while the server takes the last of them: the two sides
+        work at once. A value that cannot be stored raises `SerializationError` midway, and
+        the transaction stores nothing.
         """
         encode = self._codec.new_job_row
 
         async def op(conn: Connection) -> None:
             async with conn.transaction(), conn.cursor() as cur:
+                heard = announce and await self._listened(cur, JOB_PUSHED)
                 async with cur.copy(self._copy_statement) as copy:
                     copy.set_types(NEW_JOB_COPY_TYPES)
                     for job in jobs:
                         await copy.write_row(encode(job))
-                    payloads = self._pushed(jobs, self._sender) if announce else [self._wake_jobs]
+                    payloads = self._pushed(jobs, self._sender) if heard else [self._wake_jobs]
                 params = {"channel": self.channel, "payloads": payloads}
                 await cur.execute(self._sql.NOTIFY_MANY, params)
 
         await self._db.run(op)
+
+    async def _listened(self, cursor: psycopg.AsyncCursor[Row], codes: int) -> bool:
+        """Whether a live process other than this one listens for any of `codes`."""
+        params = {"identity": self.identity or "", "now": utcnow(), "codes": codes}
+        await cursor.execute(self._sql.LISTENED, params)
+        row = await cursor.fetchone()
+        return bool(row and row[0])
 
     def _pushed(self, jobs: Sequence[Job], sender: str) -> list[str]:
         return pack_job_events(JOB_PUSHED, jobs, self.identity or "", sender)
