@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from asyncz_queue._options import check_seconds
 from asyncz_queue._waiting import wait_event
 from asyncz_queue.exceptions import (
     JobCancelledError,
@@ -68,13 +69,6 @@ class RemoteJobError(Exception):
         self.error = error
 
 
-def _check_positive(name: str, value: float | None, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"option {name!r} must be a number > 0, got {value!r}")
-
-
 class BaseExecutor(ABC):
     """Runs jobs; subclasses implement `run_job`.
 
@@ -93,7 +87,7 @@ class BaseExecutor(ABC):
             max_workers = self.default_max_workers
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"option 'max_workers' must be an integer >= 1, got {max_workers!r}")
-        _check_positive("timeout", timeout)
+        check_seconds("timeout", timeout, allow_none=True)
         self.max_workers = max_workers
         self.timeout = timeout
         #: The alias the scheduler registered this executor under.

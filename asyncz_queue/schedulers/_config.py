@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import uuid
@@ -73,26 +72,6 @@ def build_task_defaults(config: dict[str, Any] | None) -> dict[str, Any]:
             f"task default {error['loc'][0]!r} is invalid: {error['msg']} (got {error['input']!r})"
         ) from None
     return defaults
-
-
-def check_seconds(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> Any:
-    """`value` if it is a finite number of seconds above 0 (or at 0 with `allow_zero`, or
-    None with `allow_none`); else `ConfigurationError` naming the option."""
-    if value is None and allow_none:
-        return value
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not allow_zero)
-    ):
-        bound = ">= 0" if allow_zero else "> 0"
-        also = " or None" if allow_none else ""
-        raise ConfigurationError(
-            f"option {name!r} must be a finite number of seconds {bound}{also}, got {value!r}"
-        )
-    return value
 
 
 def resolve_timezone(timezone: str | tzinfo | None) -> tzinfo:

@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack
 from datetime import tzinfo
 from typing import Any
 
+from asyncz_queue._options import check_seconds
 from asyncz_queue._waiting import Wakeup
 from asyncz_queue.events import EventBroker, JobEvent, SchedulerEvent, constants
 from asyncz_queue.events.broker import check_mask
@@ -80,8 +81,8 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         self.timezone: tzinfo = _config.resolve_timezone(timezone)
         self.identity = identity or _config.default_identity()
         self.role = _config.check_role(role)
-        self.lease_seconds = _config.check_seconds("lease_seconds", lease_seconds)
-        self.job_retention = _config.check_seconds(
+        self.lease_seconds = check_seconds("lease_seconds", lease_seconds)
+        self.job_retention = check_seconds(
             "job_retention", job_retention, allow_none=True, allow_zero=True
         )
         self.broker = EventBroker()

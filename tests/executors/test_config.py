@@ -44,6 +44,7 @@ def test_process_pool_options_arrive_from_a_config_dict() -> None:
     [
         ({"type": "threadpool", "max_workers": 0}, "'max_workers'"),
         ({"type": "threadpool", "timeout": -1}, "'timeout'"),
+        ({"type": "asyncio", "timeout": float("inf")}, "'timeout'"),
         ({"type": "threadpool", "max_worker": 2}, "'max_worker'"),
         ({"type": "processpool", "max_workers": 0}, "'max_workers'"),
         ({"type": "processpool", "timeout": -0.5}, "'timeout'"),

@@ -58,8 +58,12 @@ def test_a_malformed_dsn_is_refused_without_its_password() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"poll_interval": 0}, "option 'poll_interval' must be a number of seconds > 0, got 0"),
+        (
+            {"poll_interval": 0},
+            "option 'poll_interval' must be a finite number of seconds > 0, got 0",
+        ),
         ({"poll_interval": -1.5}, "option 'poll_interval' .* got -1.5"),
+        ({"poll_interval": float("inf")}, "option 'poll_interval' .* got inf"),
         ({"timeout": "5"}, "option 'timeout' .* got '5'"),
         ({"min_size": 3, "max_size": 2}, "'min_size' \\(3\\) and 'max_size' \\(2\\)"),
     ],

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import AsyncConnection, conninfo, errors, pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from asyncz_queue._options import check_seconds
 from asyncz_queue.exceptions import (
     ConfigurationError,
     SerializationError,
@@ -171,8 +172,5 @@ def check_options(
             f"options 'min_size' ({min_size}) and 'max_size' ({max_size}) need "
             "0 <= min_size <= max_size and max_size >= 1"
         )
-    for name, seconds in (("poll_interval", poll_interval), ("timeout", timeout)):
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds > 0:
-            raise ConfigurationError(
-                f"option {name!r} must be a number of seconds > 0, got {seconds!r}"
-            )
+    check_seconds("poll_interval", poll_interval)
+    check_seconds("timeout", timeout)
