@@ -132,7 +132,7 @@ async def rows_of(cursor: psycopg.AsyncCursor[Row]) -> list[Row]:
     """The rows of the statement `cursor` just ran; none when it returns no rows.
 
     Asks the result's status, not `cursor.description`, which builds a `Column` for every
-    column on each call: about 40 µs a statement for a job's 28 columns.
+    column on each call: 58 µs a statement for a job's 28 columns (timeit), against 0.3 µs.
     """
     result = cursor.pgresult
     if result is None or result.status != pq.ExecStatus.TUPLES_OK:
