@@ -44,6 +44,10 @@ WAITING_STATES = frozenset({JobState.PENDING, JobState.RETRYING})
 PENDING, RUNNING, SUCCEEDED = JobState.PENDING, JobState.RUNNING, JobState.SUCCEEDED
 
 
+#: The range of the counts and the priority of jobs and tasks: 32-bit, as the `integer`
+#: columns PostgreSQL keeps them in (a wider value would not fit, or silently wrap in COPY).
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
 _UUID4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
 _UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
 
@@ -131,11 +135,11 @@ class Job(BaseModel):
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = Field(default_factory=dict)
     executor: str = "default"
-    priority: int = 0
+    priority: int = Field(default=0, ge=INT32_MIN, le=INT32_MAX)
     state: JobState = JobState.PENDING
-    attempts: int = 0
-    max_attempts: int = Field(default=1, ge=1)
-    max_instances: int | None = Field(default=None, ge=1)
+    attempts: int = Field(default=0, ge=0, le=INT32_MAX)
+    max_attempts: int = Field(default=1, ge=1, le=INT32_MAX)
+    max_instances: int | None = Field(default=None, ge=1, le=INT32_MAX)
     retry_on: tuple[str, ...] = ()
     retry_backoff: float = Field(default=1.0, ge=0)
     retry_backoff_max: float = Field(default=300.0, ge=0)
@@ -427,8 +431,9 @@ def _valid_as_is(values: dict[str, Any]) -> bool:
     return (
         type(values["executor"]) is str
         and type(values["priority"]) is int
+        and INT32_MIN <= values["priority"] <= INT32_MAX
         and type(values["max_attempts"]) is int
-        and values["max_attempts"] >= 1
+        and 1 <= values["max_attempts"] <= INT32_MAX
         and type(backoff) is float
         and backoff >= 0
         and type(backoff_max) is float

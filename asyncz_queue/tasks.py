@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from asyncz_queue.jobs import PENDING_JOB, Job, new_id
+from asyncz_queue.jobs import INT32_MAX, INT32_MIN, PENDING_JOB, Job, new_id
 from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
 
@@ -44,12 +44,12 @@ class Task(BaseModel):
     trigger: TriggerField
     executor: str = "default"
     store: str = "default"
-    max_instances: int = Field(default=1, ge=1)
+    max_instances: int = Field(default=1, ge=1, le=INT32_MAX)
     coalesce: bool = True
     mistrigger_grace_time: float | None = Field(default=1.0, ge=0)
     next_run_time: datetime | None = None
-    priority: int = 0
-    max_attempts: int = Field(default=1, ge=1)
+    priority: int = Field(default=0, ge=INT32_MIN, le=INT32_MAX)
+    max_attempts: int = Field(default=1, ge=1, le=INT32_MAX)
     retry_on: tuple[str, ...] = ()
     retry_backoff: float = Field(default=1.0, ge=0)
     retry_backoff_max: float = Field(default=300.0, ge=0)

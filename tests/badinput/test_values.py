@@ -188,3 +188,35 @@ async def test_every_store_gives_a_result_back_as_json_does(
         # In the process that ran it, as in any other: what the store gives back.
         assert await ref.result(timeout=10) == list(AS_STORED_ARGS)
         assert (await scheduler.get_job(ref.job_id)).result == list(AS_STORED_ARGS)
+
+
+@pytest.mark.parametrize("field", ["priority", "max_attempts"])
+@pytest.mark.parametrize("value", [2**31, 2**40])
+def test_a_count_or_priority_past_32_bits_is_refused_naming_the_field(
+    field: str, value: int
+) -> None:
+    # A database keeps them in 32-bit columns; a bulk COPY would silently wrap the rest.
+    with pytest.raises(ValueError, match=field):
+        job(**{field: value})
+    with pytest.raises(ValueError, match=field):
+        getattr(job(), f"with_{field}")(value)
+    with pytest.raises(ValueError, match=field):
+        Task(id="t", fn=FN, trigger=IntervalTrigger(seconds=1), **{field: value})
+    with pytest.raises(ValueError, match="max_instances"):
+        Task(id="t", fn=FN, trigger=IntervalTrigger(seconds=1), max_instances=value)
+
+
+async def test_the_32_bit_bounds_are_stored_exactly_one_by_one_and_in_bulk(
+    store: BaseStore,
+) -> None:
+    low, high = -(2**31), 2**31 - 1
+    extremes = [job(priority=low, max_attempts=high), job(priority=high, max_attempts=1)]
+    bulk = [job(priority=(low, high)[i % 2], max_attempts=high) for i in range(250)]
+    for jobs in ([extremes[0]], [extremes[1]], bulk):
+        await store.add_jobs(jobs)
+        for original in jobs:
+            stored = await store.get_job(original.id)
+            assert (stored.priority, stored.max_attempts) == (
+                original.priority,
+                original.max_attempts,
+            )
