@@ -47,6 +47,9 @@ PENDING, RUNNING, SUCCEEDED = JobState.PENDING, JobState.RUNNING, JobState.SUCCE
 #: The range of the counts and the priority of jobs and tasks: 32-bit, as the `integer`
 #: columns PostgreSQL keeps them in (a wider value would not fit, or silently wrap in COPY).
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+#: The longest retry backoff, in seconds (ten years): a retry is always due at a date that
+#: Python and PostgreSQL can hold.
+MAX_BACKOFF = 10 * 365 * 24 * 3600.0
 
 _UUID4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
 _UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
@@ -141,8 +144,8 @@ class Job(BaseModel):
     max_attempts: int = Field(default=1, ge=1, le=INT32_MAX)
     max_instances: int | None = Field(default=None, ge=1, le=INT32_MAX)
     retry_on: tuple[str, ...] = ()
-    retry_backoff: float = Field(default=1.0, ge=0)
-    retry_backoff_max: float = Field(default=300.0, ge=0)
+    retry_backoff: float = Field(default=1.0, ge=0, le=MAX_BACKOFF)
+    retry_backoff_max: float = Field(default=300.0, ge=0, le=MAX_BACKOFF)
     timeout: float | None = Field(default=None, gt=0)
     unique_key: str | None = None
     scheduled_at: datetime = Field(default_factory=utcnow)
@@ -270,7 +273,10 @@ class Job(BaseModel):
 
     def retry_delay(self) -> float:
         """Seconds to wait before the next attempt: exponential backoff with full jitter."""
-        ceiling = min(self.retry_backoff_max, self.retry_backoff * 2 ** max(self.attempts - 1, 0))
+        # A float power: past about 1,000 attempts an int one could not become a float (the
+        # product turns inf instead, and the ceiling is retry_backoff_max).
+        growth = 2.0 ** min(max(self.attempts - 1, 0), 1023)
+        ceiling = min(self.retry_backoff_max, self.retry_backoff * growth)
         return random.uniform(0, ceiling)
 
     # The two transitions every job makes set their fields one by one: `dict.update` with
@@ -435,9 +441,9 @@ def _valid_as_is(values: dict[str, Any]) -> bool:
         and type(values["max_attempts"]) is int
         and 1 <= values["max_attempts"] <= INT32_MAX
         and type(backoff) is float
-        and backoff >= 0
+        and 0 <= backoff <= MAX_BACKOFF
         and type(backoff_max) is float
-        and backoff_max >= 0
+        and 0 <= backoff_max <= MAX_BACKOFF
         and (timeout is None or (type(timeout) is float and timeout > 0))
         and (unique_key is None or type(unique_key) is str)
         and type(scheduled_at) is datetime

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from asyncz_queue.jobs import INT32_MAX, INT32_MIN, PENDING_JOB, Job, new_id
+from asyncz_queue.jobs import INT32_MAX, INT32_MIN, MAX_BACKOFF, PENDING_JOB, Job, new_id
 from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
 
@@ -51,8 +51,8 @@ class Task(BaseModel):
     priority: int = Field(default=0, ge=INT32_MIN, le=INT32_MAX)
     max_attempts: int = Field(default=1, ge=1, le=INT32_MAX)
     retry_on: tuple[str, ...] = ()
-    retry_backoff: float = Field(default=1.0, ge=0)
-    retry_backoff_max: float = Field(default=300.0, ge=0)
+    retry_backoff: float = Field(default=1.0, ge=0, le=MAX_BACKOFF)
+    retry_backoff_max: float = Field(default=300.0, ge=0, le=MAX_BACKOFF)
     timeout: float | None = Field(default=None, gt=0)
 
     @property

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from asyncz_queue import Job, JobState, Task
-from asyncz_queue.jobs import JobError, new_id
+from asyncz_queue.jobs import MAX_BACKOFF, JobError, new_id
 from asyncz_queue.tasks import plan_fire
 from asyncz_queue.triggers import DateTrigger, IntervalTrigger
 
@@ -128,6 +128,29 @@ def test_backoff_is_full_jitter_under_an_exponential_cap() -> None:
         delays = [job.evolve(attempts=attempts).retry_delay() for _ in range(200)]
         assert min(delays) >= 0 and max(delays) <= cap
         assert max(delays) > cap / 2  # really spread over the range
+
+
+def test_the_backoff_of_a_late_attempt_and_the_longest_backoff_still_give_a_date() -> None:
+    # 2 ** 1500 is no float, and ten years past a failure is still a datetime.
+    error = JobError.from_exception(ValueError("again"))
+    late = Job.from_func(FN, max_attempts=5000, retry_backoff=1.0, retry_backoff_max=60.0)
+    assert 0 <= late.evolve(attempts=1500).retry_delay() <= 60.0
+    longest = Job.from_func(
+        FN, max_attempts=3, retry_backoff=MAX_BACKOFF, retry_backoff_max=MAX_BACKOFF
+    ).evolve(attempts=2, state=JobState.RUNNING)
+    retrying = longest.after_failure(error, T0)
+    assert T0 <= retrying.scheduled_at <= T0 + timedelta(seconds=MAX_BACKOFF)
+
+
+@pytest.mark.parametrize("field", ["retry_backoff", "retry_backoff_max"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), MAX_BACKOFF * 2, -1.0])
+def test_a_backoff_that_could_not_give_a_date_is_refused_naming_the_field(
+    field: str, value: float
+) -> None:
+    with pytest.raises(ValueError, match=field):
+        Job.from_func(FN, **{field: value})
+    with pytest.raises(ValueError, match=field):
+        Task(id="t", fn=FN, trigger=IntervalTrigger(seconds=1), **{field: value})
 
 
 def test_after_failure_retries_then_fails() -> None:
