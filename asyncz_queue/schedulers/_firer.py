@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -10,10 +12,12 @@ from asyncz_queue._waiting import Wakeup
 from asyncz_queue.events import TaskEvent, constants
 from asyncz_queue.jobs import utcnow
 from asyncz_queue.stores import BaseStore, FireResult
-from asyncz_queue.tasks import plan_fire
+from asyncz_queue.tasks import Task, plan_fire
 
 if TYPE_CHECKING:
     from asyncz_queue.schedulers.asyncio import AsyncIOScheduler
+
+logger = logging.getLogger("asyncz_queue.scheduler")
 
 #: How many due tasks one store call leases at a time. Between batches the loop yields, so
 #: the work loop starts the jobs of one batch while the next is fired: a backlog of due
@@ -61,10 +65,16 @@ class Firer:
                 return
             results: list[FireResult] = []
             missed: list[TaskEvent] = []
+            broken: list[Task] = []
             want_missed = scheduler.wants(constants.TASK_MISSED, store_name)
             for task in tasks:
-                plan = plan_fire(task, now, scheduler.timezone)
-                jobs = [task.job_for(run_time, now) for run_time in plan.run_times]
+                try:
+                    plan = plan_fire(task, now, scheduler.timezone)
+                    jobs = [task.job_for(run_time, now) for run_time in plan.run_times]
+                except Exception:  # a broken trigger must not stop the other tasks firing
+                    logger.exception("task %r cannot fire and is paused", task.id)
+                    broken.append(task)
+                    continue
                 results.append(FireResult(task, jobs, plan.next_run_time))
                 if want_missed:
                     missed.extend(
@@ -78,6 +88,9 @@ class Firer:
                         for run_time in plan.missed
                     )
             inserted = await store.release_tasks(scheduler.identity, results)
+            for task in broken:  # paused, its lease let go: it stops coming back every fire
+                with contextlib.suppress(LookupError):  # deleted meanwhile
+                    await store.update_task(task.model_copy(update={"next_run_time": None}))
             for event in missed:
                 scheduler.emit(event, store_name)
             self._report(store_name, results, inserted)

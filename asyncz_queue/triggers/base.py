@@ -9,6 +9,7 @@ precompute whatever they can at construction. Every trigger serialises to a JSON
 from __future__ import annotations
 
 import json
+import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -116,19 +117,30 @@ def trigger_class(alias: str) -> type[BaseTrigger]:
 
 
 def check_jitter(jitter: float | None) -> float | None:
-    """Validate a jitter value: None or a non-negative number of seconds."""
+    """Validate a jitter value: None or a finite, non-negative number of seconds."""
     if jitter is None:
         return None
-    if isinstance(jitter, bool) or not isinstance(jitter, int | float) or jitter < 0:
-        raise InvalidTriggerError(f"jitter={jitter!r} must be a non-negative number of seconds")
+    if (
+        isinstance(jitter, bool)
+        or not isinstance(jitter, int | float)
+        or not math.isfinite(jitter)
+        or jitter < 0
+    ):
+        raise InvalidTriggerError(
+            f"jitter={jitter!r} must be a non-negative, finite number of seconds"
+        )
     return jitter or None
 
 
 def apply_jitter(fire_time: datetime, jitter: float | None) -> datetime:
-    """Add a random delay in `[0, jitter]` seconds (non-deterministic by design)."""
+    """Add a random delay in `[0, jitter]` seconds (non-deterministic by design); none when
+    the delay would reach past the last datetime."""
     if not jitter:
         return fire_time
-    return fire_time + timedelta(seconds=random.uniform(0, jitter))
+    try:
+        return fire_time + timedelta(seconds=random.uniform(0, jitter))
+    except OverflowError:
+        return fire_time
 
 
 def reject_unknown(data: Mapping[str, Any], allowed: frozenset[str], alias: str) -> None:

@@ -78,13 +78,19 @@ class IntervalTrigger(BaseTrigger):
                 raise InvalidTriggerError(f"{unit}={value!r} is not a number")
         self.weeks, self.days, self.hours = weeks, days, hours
         self.minutes, self.seconds = minutes, seconds
-        interval = timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
-        if interval <= timedelta(0):
-            given = ", ".join(
-                f"{unit}={value!r}"
-                for unit, value in zip(_UNITS, (weeks, days, hours, minutes, seconds), strict=True)
-                if value
+        units = (weeks, days, hours, minutes, seconds)
+        given = ", ".join(
+            f"{unit}={value!r}" for unit, value in zip(_UNITS, units, strict=True) if value
+        )
+        try:
+            interval = timedelta(
+                weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds
             )
+        except (OverflowError, ValueError):  # past timedelta's range, or NaN
+            raise InvalidTriggerError(
+                f"the interval ({given}) is not a length of time Python can hold"
+            ) from None
+        if interval <= timedelta(0):
             raise InvalidTriggerError(
                 f"the interval must be positive, got {interval.total_seconds()!r} s"
                 f" ({given or 'all units 0'})"
@@ -94,7 +100,12 @@ class IntervalTrigger(BaseTrigger):
         self.jitter: float | None = check_jitter(jitter)
         start = parse_datetime(start_at, "start_at")
         if start is None:
-            start = datetime.now(self.timezone or UTC) + interval
+            try:
+                start = datetime.now(self.timezone or UTC) + interval
+            except OverflowError:
+                raise InvalidTriggerError(
+                    f"the interval ({given}) first fires past the last date, 9999-12-31"
+                ) from None
         self.start_at: datetime = self._normalise(start)
         end = parse_datetime(end_at, "end_at")
         self.end_at: datetime | None = None if end is None else self._normalise(end)
@@ -141,7 +152,10 @@ class IntervalTrigger(BaseTrigger):
         else:
             elapsed = previous_time - start
             steps = elapsed // interval + 1 if elapsed >= timedelta(0) else 0
-        fire_time = start + interval * steps
+        try:
+            fire_time = start + interval * steps
+        except OverflowError:
+            return None  # past the last date (9999-12-31): the trigger is done
         if end is not None and fire_time > end:
             return None
         fire_time = fire_time.astimezone(self.timezone or timezone)

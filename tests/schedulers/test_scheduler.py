@@ -24,6 +24,7 @@ from asyncz_queue.exceptions import (
 )
 from asyncz_queue.executors import AsyncIOExecutor, DebugExecutor
 from asyncz_queue.stores import MemoryStore
+from asyncz_queue.triggers import IntervalTrigger
 from tests.schedulers import funcs
 
 pytestmark = pytest.mark.anyio
@@ -514,6 +515,37 @@ async def _wait_for_task_job(
             if jobs and (state is not None or jobs[0].state.finished):
                 return jobs[0]
             await asyncio.sleep(0.01)
+
+
+class _Broken(IntervalTrigger):
+    """An interval trigger whose maths fails once the task is due (a buggy plugin)."""
+
+    __slots__ = ()
+
+    def get_next_trigger_time(self, timezone: Any, previous: Any, now: Any = None) -> Any:
+        if previous is not None:
+            raise ArithmeticError("the plugin's maths failed")
+        return super().get_next_trigger_time(timezone, previous, now)
+
+
+async def test_a_task_whose_trigger_fails_is_paused_and_the_others_still_fire(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with AsyncIOScheduler() as scheduler:
+        await scheduler.pause()
+        due = datetime.now(UTC)
+        for task_id, trigger in [
+            ("broken", _Broken(minutes=1)),
+            ("fine", IntervalTrigger(minutes=1)),
+        ]:
+            await scheduler.add_task(funcs.add, trigger, args=(1, 2), id=task_id, next_run_time=due)
+        await scheduler._firer.fire_due(due)
+        assert (await scheduler.get_task("broken")).paused
+        fine = await scheduler.get_task("fine")
+        assert fine.next_run_time is not None and fine.next_run_time > due
+        assert [job.task_id for job in await scheduler.get_jobs()] == ["fine"]
+    assert "task 'broken' cannot fire and is paused" in caplog.text
+    assert "the plugin's maths failed" in caplog.text
 
 
 async def test_fire_later_than_the_grace_time_is_missed_not_run() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -108,6 +108,35 @@ def test_end_before_start_is_rejected() -> None:
 def test_interval_must_be_positive(units: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidTriggerError, match=re.escape(message)):
         IntervalTrigger(**units)
+
+
+@pytest.mark.parametrize(
+    ("units", "message"),
+    [
+        ({"weeks": 1e12}, "the interval (weeks=1000000000000.0) is not a length of time"),
+        ({"seconds": float("nan")}, "the interval (seconds=nan) is not a length of time"),
+        ({"days": 1e8}, "the interval (days=100000000.0) first fires past the last date"),
+    ],
+)
+def test_an_interval_past_what_datetimes_hold_is_named(units: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidTriggerError, match=re.escape(message)):
+        IntervalTrigger(**units)
+
+
+@pytest.mark.parametrize("jitter", [float("inf"), float("nan")])
+def test_an_endless_jitter_is_refused(jitter: float) -> None:
+    for make in (IntervalTrigger, CronTrigger):
+        with pytest.raises(InvalidTriggerError, match="must be a non-negative, finite number"):
+            make(jitter=jitter) if make is CronTrigger else make(seconds=1, jitter=jitter)
+
+
+def test_near_the_last_date_an_interval_ends_and_a_jitter_adds_nothing() -> None:
+    start = datetime(9999, 6, 1, tzinfo=UTC)
+    yearly = IntervalTrigger(days=365, start_at=start)
+    assert yearly.get_next_trigger_time(UTC, start, start) is None
+    last = datetime.max.replace(tzinfo=UTC) - timedelta(seconds=1)
+    jittery = IntervalTrigger(days=1, start_at=last, jitter=1e300)
+    assert jittery.get_next_trigger_time(UTC, None, last) == last
 
 
 def test_bad_datetimes_and_jitter_are_named() -> None:
