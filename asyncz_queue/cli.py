@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from asyncz_queue._cli_common import DSN_ENV, CommandError
+from asyncz_queue._options import MAX_SECONDS
 from asyncz_queue.jobs import JobState
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
@@ -48,22 +50,26 @@ def _inspect(name: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
-def _at_least_zero(convert: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    """An argparse type: `convert(text)`, refusing text that is not `what` or is below 0."""
+def _at_least_zero(
+    convert: Callable[[str], Any], what: str, most: float = math.inf
+) -> Callable[[str], Any]:
+    """An argparse type: `convert(text)`, refusing text that is not `what` or is below 0 (or
+    above `most`, or NaN)."""
 
     def parse(text: str) -> Any:
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"expected {what} >= 0, got {text!r}")
+        if not 0 <= value <= most:
+            limit = "" if most == math.inf else f" and at most {most:.0f}"
+            raise argparse.ArgumentTypeError(f"expected {what} >= 0{limit}, got {text!r}")
         return value
 
     return parse
 
 
-_seconds = _at_least_zero(float, "a number of seconds")
+_seconds = _at_least_zero(float, "a number of seconds", MAX_SECONDS)
 _count = _at_least_zero(int, "a whole number")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from asyncz_queue._options import MAX_SECONDS
 from asyncz_queue.exceptions import JobFailedError
 from asyncz_queue.serializers import callable_to_ref
 
@@ -47,9 +48,8 @@ PENDING, RUNNING, SUCCEEDED = JobState.PENDING, JobState.RUNNING, JobState.SUCCE
 #: The range of the counts and the priority of jobs and tasks: 32-bit, as the `integer`
 #: columns PostgreSQL keeps them in (a wider value would not fit, or silently wrap in COPY).
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-#: The longest retry backoff, in seconds (ten years): a retry is always due at a date that
-#: Python and PostgreSQL can hold.
-MAX_BACKOFF = 10 * 365 * 24 * 3600.0
+#: The longest retry backoff, in seconds: a retry is always due at a date Python can hold.
+MAX_BACKOFF = MAX_SECONDS
 
 _UUID4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
 _UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)

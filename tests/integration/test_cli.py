@@ -269,7 +269,10 @@ def test_bad_input_exits_non_zero_with_one_clear_line(args: list[str], expected:
     [
         (["jobs", "--limit", "-3"], "argument --limit: expected a whole number >= 0, got '-3'"),
         (["jobs", "--limit", "many"], "argument --limit: expected a whole number, got 'many'"),
-        (["jobs", "prune", "--older-than", "-1"], "expected a number of seconds >= 0, got '-1'"),
+        (["jobs", "prune", "--older-than", "-1"], "expected a number of seconds >= 0 and at"),
+        (["jobs", "prune", "--older-than", "1e12"], "at most 315360000, got '1e12'"),
+        (["jobs", "prune", "--older-than", "nan"], "expected a number of seconds >= 0 and at"),
+        (["worker", "app:x", "--grace", "inf"], "argument --grace: expected a number of seconds"),
         (["jobs", "--state", "bogus"], "argument --state: invalid choice: 'bogus'"),
     ],
 )
