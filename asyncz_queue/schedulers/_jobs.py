@@ -139,7 +139,14 @@ class JobAPI:
             self.job_finished(job)
 
     async def wait_for_job(self, job_id: str, timeout: float | None = None) -> Job:
-        """The job once finished; the builtin `TimeoutError` when `timeout` passes first."""
+        """The job once finished; the builtin `TimeoutError` when `timeout` passes first.
+
+        Raises `ValueError` for a `timeout` that is not a number of seconds (NaN would
+        corrupt the event loop's timer queue)."""
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout != timeout
+        ):
+            raise ValueError(f"timeout must be a number of seconds or None, got {timeout!r}")
         job = await self.get_job(job_id)
         if job.state.finished:
             return job

@@ -528,6 +528,17 @@ class _Broken(IntervalTrigger):
         return super().get_next_trigger_time(timezone, previous, now)
 
 
+@pytest.mark.parametrize("timeout", [float("nan"), "5", True])
+async def test_waiting_with_a_timeout_that_is_no_number_of_seconds_is_refused(
+    timeout: object,
+) -> None:
+    async with AsyncIOScheduler() as scheduler:
+        ref = await scheduler.push(funcs.add, 1, 2)
+        with pytest.raises(ValueError, match=r"timeout must be a number of seconds or None"):
+            await ref.wait(timeout=timeout)  # type: ignore[arg-type]
+        assert (await ref.wait(timeout=5)).result == 3  # the loop's timers still work
+
+
 async def test_a_task_whose_trigger_fails_is_paused_and_the_others_still_fire(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
