@@ -48,6 +48,9 @@ PENDING, RUNNING, SUCCEEDED = JobState.PENDING, JobState.RUNNING, JobState.SUCCE
 #: The range of the counts and the priority of jobs and tasks: 32-bit, as the `integer`
 #: columns PostgreSQL keeps them in (a wider value would not fit, or silently wrap in COPY).
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+#: The longest id or unique key of a job or task, in characters: PostgreSQL indexes them, and
+#: an index entry holds about 2,700 bytes (512 characters of 4 bytes fit).
+MAX_KEY_LENGTH = 512
 #: The longest retry backoff, in seconds: a retry is always due at a date Python can hold.
 MAX_BACKOFF = MAX_SECONDS
 
@@ -132,8 +135,8 @@ class Job(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
 
-    id: str = Field(default_factory=new_id)
-    task_id: str | None = None
+    id: str = Field(default_factory=new_id, max_length=MAX_KEY_LENGTH)
+    task_id: str | None = Field(default=None, max_length=MAX_KEY_LENGTH)
     fn: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -147,7 +150,7 @@ class Job(BaseModel):
     retry_backoff: float = Field(default=1.0, ge=0, le=MAX_BACKOFF)
     retry_backoff_max: float = Field(default=300.0, ge=0, le=MAX_BACKOFF)
     timeout: float | None = Field(default=None, gt=0)
-    unique_key: str | None = None
+    unique_key: str | None = Field(default=None, max_length=MAX_KEY_LENGTH)
     scheduled_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -445,7 +448,7 @@ def _valid_as_is(values: dict[str, Any]) -> bool:
         and type(backoff_max) is float
         and 0 <= backoff_max <= MAX_BACKOFF
         and (timeout is None or (type(timeout) is float and timeout > 0))
-        and (unique_key is None or type(unique_key) is str)
+        and (unique_key is None or (type(unique_key) is str and len(unique_key) <= MAX_KEY_LENGTH))
         and type(scheduled_at) is datetime
         and scheduled_at.utcoffset() is not None
         and (not values["kwargs"] or all(type(key) is str for key in values["kwargs"]))

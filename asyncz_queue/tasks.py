@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from asyncz_queue.jobs import INT32_MAX, INT32_MIN, MAX_BACKOFF, PENDING_JOB, Job, new_id
+from asyncz_queue.jobs import (
+    INT32_MAX,
+    INT32_MIN,
+    MAX_BACKOFF,
+    MAX_KEY_LENGTH,
+    PENDING_JOB,
+    Job,
+    new_id,
+)
 from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
 
@@ -36,7 +44,7 @@ class Task(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    id: str
+    id: str = Field(max_length=MAX_KEY_LENGTH)
     name: str | None = None
     fn: str
     args: tuple[Any, ...] = ()

@@ -220,3 +220,17 @@ async def test_the_32_bit_bounds_are_stored_exactly_one_by_one_and_in_bulk(
                 original.priority,
                 original.max_attempts,
             )
+
+
+@pytest.mark.parametrize("field", ["id", "unique_key"])
+def test_an_id_or_unique_key_past_512_characters_is_refused_naming_the_field(field: str) -> None:
+    # PostgreSQL indexes them: a longer one could not be stored there.
+    made = Job.from_func(FN).model_dump()
+    with pytest.raises(ValueError, match=field):
+        Job.model_validate({**made, field: "k" * 513})
+    if field == "unique_key":
+        with pytest.raises(ValueError, match=field):
+            job(unique_key="k" * 513)
+    assert getattr(Job.model_validate({**made, field: "k" * 512}), field) == "k" * 512
+    with pytest.raises(ValueError, match="id"):
+        Task(id="t" * 513, fn=FN, trigger=IntervalTrigger(seconds=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -307,3 +308,30 @@ async def counters(store: PostgresStore) -> list[str]:
         query = sql.SQL("SELECT task_id FROM {}.task_instances ORDER BY task_id")
         cur = await conn.execute(query.format(sql.Identifier(store.schema)))
         return [task_id for (task_id,) in await cur.fetchall()]
+
+
+async def test_a_key_too_long_to_index_is_refused_as_such_and_the_store_goes_on(
+    postgres_store: PostgresStore,
+) -> None:
+    # Past the model's own limit (`evolve` does not validate): the server refuses the index
+    # entry, which is a value that cannot be stored, not a lost connection.
+    key = os.urandom(5000).hex()  # random: a repeated letter would compress to fit
+    too_long = Job.from_func(FN, scheduled_at=T0).evolve(unique_key=key)
+    for jobs in ([too_long], [too_long, *(Job.from_func(FN) for _ in range(COPY_AT))]):
+        with pytest.raises(SerializationError, match="index row requires"):
+            await postgres_store.add_jobs(jobs)
+    assert await postgres_store.get_jobs() == []
+    fine = Job.from_func(FN, scheduled_at=T0)
+    assert await postgres_store.add_jobs([fine]) == [fine]
+
+
+def test_only_a_broken_connection_is_taken_for_a_lost_one() -> None:
+    from psycopg import OperationalError, errors
+
+    from asyncz_queue.stores.postgres.database import _connection_lost
+
+    lost = [OperationalError("server closed the connection"), errors.AdminShutdown()]
+    lost += [errors.CannotConnectNow(), errors.ConnectionFailure()]
+    refused = [errors.QueryCanceled(), errors.DiskFull(), errors.LockNotAvailable()]
+    assert [_connection_lost(exc) for exc in lost] == [True] * len(lost)
+    assert [_connection_lost(exc) for exc in refused] == [False] * len(refused)

@@ -104,7 +104,15 @@ class Database:
                 raise SerializationError(
                     f"a value cannot be stored: it is not valid UTF-8 text ({exc})"
                 ) from None
+            except errors.ProgramLimitExceeded as exc:  # a key too long to index, say
+                reason = exc.diag.message_primary or str(exc)
+                raise SerializationError(
+                    f"a value cannot be stored: {scrub(reason, self._dsn)} (ids and unique "
+                    "keys are indexed, and an index entry holds at most about 2,700 bytes)"
+                ) from None
             except psycopg.OperationalError as exc:
+                if not _connection_lost(exc):  # the server refused this statement
+                    raise self._unavailable("PostgreSQL refused a statement", exc) from exc
                 if not retry or attempt > 0:
                     raise self._unavailable("lost the connection to PostgreSQL", exc) from exc
                 await self._recover(pool)
@@ -126,6 +134,18 @@ class Database:
             return await rows_of(await conn.execute(query, params))
 
         return await self.run(op, retry)
+
+
+#: Server errors that mean the connection is gone: connection exceptions (class 08), and the
+#: server shutting down or not yet accepting connections (57P01-57P03).
+_CONNECTION_GONE = ("08", "57P01", "57P02", "57P03")
+
+
+def _connection_lost(exc: psycopg.OperationalError) -> bool:
+    """Whether `exc` says the connection broke (retry on another) rather than that the
+    server refused the statement (a retry would fail the same way)."""
+    state = exc.sqlstate
+    return state is None or state.startswith(_CONNECTION_GONE)
 
 
 async def rows_of(cursor: psycopg.AsyncCursor[Row]) -> list[Row]:
