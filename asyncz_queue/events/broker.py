@@ -19,6 +19,10 @@ Listener = Callable[[SchedulerEvent], Any]
 SUBSCRIBER_BUFFER = 10_000
 
 
+#: Seconds a shutdown waits for async listeners still running before it cancels them.
+LISTENER_GRACE = 5.0
+
+
 def check_mask(mask: Any) -> int:
     """`mask` if it selects some events and only known ones (an OR of event codes from
     `asyncz_queue.events.constants`); else `ValueError` (or `TypeError`) saying why: a
@@ -126,7 +130,9 @@ class EventBroker:
             if not mask & code:
                 continue
             if is_async:
-                task = asyncio.get_running_loop().create_task(self._await(callback, event))
+                task = asyncio.get_running_loop().create_task(
+                    self._await(callback, event), name=f"listener {callback!r} on {event.name}"
+                )
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)
                 continue
@@ -137,6 +143,7 @@ class EventBroker:
                 continue
             if result is not None and inspect.isawaitable(result):
                 task = asyncio.ensure_future(self._await_result(callback, event, result))
+                task.set_name(f"listener {callback!r} on {event.name}")
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)
         for subscription in self._subscriptions:
@@ -153,9 +160,23 @@ class EventBroker:
             logger.exception("event listener %r raised on %s", callback, event.name)
 
     async def drain(self) -> None:
-        """Wait for async listeners still running."""
-        while self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        """Wait for async listeners still running, at most `LISTENER_GRACE` seconds; then
+        cancel the rest (a listener that never returns must not hold up a shutdown) and log
+        which they were."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LISTENER_GRACE
+        while self._pending and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(set(self._pending), timeout=left)
+        stuck = list(self._pending)
+        if not stuck:
+            return
+        logger.warning(
+            "cancelled %d event listener call(s) still running after a wait of %.1f s: %s",
+            len(stuck), LISTENER_GRACE, ", ".join(sorted(task.get_name() for task in stuck)),
+        )  # fmt: skip
+        for task in stuck:
+            task.cancel()
+        await asyncio.gather(*stuck, return_exceptions=True)
 
     def close(self) -> None:
         """End every `subscribe()` iterator after the events already queued."""

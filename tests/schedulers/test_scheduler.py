@@ -12,6 +12,7 @@ import pytest
 
 from asyncz_queue import AsyncIOScheduler, Job, JobState
 from asyncz_queue.events import JobEvent, constants
+from asyncz_queue.events import broker as broker_module
 from asyncz_queue.exceptions import (
     CallableReferenceError,
     ConflictIdError,
@@ -186,6 +187,31 @@ async def test_the_heartbeat_says_what_the_subscribers_listen_for_as_they_come_a
         assert (await pushed).code == constants.JOB_PUSHED
         await events.aclose()
         await becomes(scheduler, 0)
+
+
+async def test_an_async_listener_that_never_returns_cannot_hold_up_shutdown(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(broker_module, "LISTENER_GRACE", 0.2)
+    finished: list[int] = []
+
+    async def stuck(event: object) -> None:
+        await asyncio.Event().wait()
+
+    async def quick(event: object) -> None:
+        await asyncio.sleep(0.05)
+        finished.append(event.code)  # type: ignore[attr-defined]
+
+    scheduler = AsyncIOScheduler()
+    scheduler.add_listener(stuck, constants.JOB_SUCCEEDED)
+    scheduler.add_listener(quick, constants.SCHEDULER_SHUTDOWN)
+    await scheduler.start()
+    await (await scheduler.push(funcs.add, 1, 2)).wait(timeout=5)
+    async with asyncio.timeout(5):
+        await scheduler.shutdown()
+    assert finished == [constants.SCHEDULER_SHUTDOWN]  # waited for, not cancelled
+    assert "cancelled 1 event listener call(s) still running" in caplog.text
+    assert "stuck" in caplog.text
 
 
 async def test_retries_until_success_keep_every_traceback() -> None:
