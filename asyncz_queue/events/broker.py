@@ -165,9 +165,14 @@ class EventBroker:
         which they were."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LISTENER_GRACE
-        while self._pending and (left := deadline - loop.time()) > 0:
-            await asyncio.wait(set(self._pending), timeout=left)
-        stuck = list(self._pending)
+        me = asyncio.current_task()  # a listener that shuts the scheduler down waits for others
+
+        def others() -> set[asyncio.Task[Any]]:
+            return {task for task in self._pending if task is not me}
+
+        while (pending := others()) and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(pending, timeout=left)
+        stuck = list(others())
         if not stuck:
             return
         logger.warning(

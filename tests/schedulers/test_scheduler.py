@@ -214,6 +214,20 @@ async def test_an_async_listener_that_never_returns_cannot_hold_up_shutdown(
     assert "stuck" in caplog.text
 
 
+async def test_a_listener_may_shut_the_scheduler_down() -> None:
+    scheduler = AsyncIOScheduler()
+
+    async def stop_on_success(event: object) -> None:
+        await scheduler.shutdown()
+
+    scheduler.add_listener(stop_on_success, constants.JOB_SUCCEEDED)
+    await scheduler.start()
+    await scheduler.push(funcs.add, 1, 2)
+    async with asyncio.timeout(3):  # not the listeners' grace: it does not wait for itself
+        await scheduler.run_until_stopped()
+    assert not scheduler.running
+
+
 async def test_retries_until_success_keep_every_traceback() -> None:
     async with AsyncIOScheduler() as scheduler:
         job = Job.from_func(funcs.flaky, args=["k", 2], max_attempts=3, retry_backoff=0.01)
