@@ -228,6 +228,10 @@ class Worker:
 
     # ---- housekeeping --------------------------------------------------------------
 
+    def runs(self, job_id: str) -> bool:
+        """Whether `job_id` runs here now."""
+        return job_id in self._origin
+
     def running_job_ids(self) -> dict[str, list[str]]:
         """Ids of the jobs whose lease this worker holds, by store name: those running here
         and those whose outcome waits to be written (while the store is away, say)."""

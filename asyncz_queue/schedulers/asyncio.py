@@ -22,7 +22,7 @@ from asyncz_queue.exceptions import (
     UnknownAliasError,
 )
 from asyncz_queue.executors import BaseExecutor
-from asyncz_queue.jobs import Job, utcnow
+from asyncz_queue.jobs import Job, current_job, utcnow
 from asyncz_queue.schedulers import _config
 from asyncz_queue.schedulers._firer import Firer
 from asyncz_queue.schedulers._jobs import JobAPI
@@ -210,10 +210,18 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         """Stop the loops and executors; with `wait`, running jobs finish first.
 
         Without `wait`, running jobs are interrupted and put back to run again.
-        Raises `SchedulerNotRunningError` when not running.
+        Raises `SchedulerNotRunningError` when not running, and `RuntimeError` when called
+        from inside a job this scheduler runs (schedule the shutdown in a task instead).
         """
         if not self._running or self._stack is None:
             raise SchedulerNotRunningError
+        job = current_job()
+        if job is not None and self._worker is not None and self._worker.runs(job.id):
+            # Its own executor would wait for it (or cancel it mid-shutdown without `wait`).
+            raise RuntimeError(
+                f"job {job.id} cannot shut down the scheduler it runs on from inside itself; "
+                "schedule it instead: asyncio.get_running_loop().create_task(scheduler.shutdown())"
+            )
         self._shutdown_wait = wait
         self._stopping = True  # nothing new fires or starts while the loops are stopped
         self.emit(

@@ -73,3 +73,17 @@ def whoami() -> dict[str, Any]:
     job = current_job()
     assert job is not None
     return {"id": job.id, "attempt": job.attempts, "task_id": job.task_id}
+
+
+#: The scheduler the shutdown jobs below stop (set by the test).
+scheduler: Any = None
+
+
+async def shut_down_inside() -> str:
+    await scheduler.shutdown()
+    return "returned"
+
+
+async def shut_down_after() -> str:
+    asyncio.get_running_loop().create_task(scheduler.shutdown())
+    return "scheduled"

@@ -228,6 +228,22 @@ async def test_a_listener_may_shut_the_scheduler_down() -> None:
     assert not scheduler.running
 
 
+async def test_a_job_cannot_shut_down_its_scheduler_from_inside_but_may_schedule_it() -> None:
+    # From inside, the shutdown would wait for the job that waits for it.
+    async with AsyncIOScheduler() as scheduler:
+        funcs.scheduler = scheduler
+        inside = await (await scheduler.push(funcs.shut_down_inside)).wait(timeout=5)
+        assert inside.state is JobState.FAILED and inside.error_type == "RuntimeError"
+        assert "cannot shut down the scheduler it runs on" in (inside.error or "")
+        assert scheduler.running
+        after = await scheduler.push(funcs.shut_down_after)
+        async with asyncio.timeout(5):
+            await scheduler.run_until_stopped()
+    assert not scheduler.running
+    finished = await scheduler.store("default").get_job(after.job_id)  # waited for, recorded
+    assert (finished.state, finished.result) == (JobState.SUCCEEDED, "scheduled")
+
+
 async def test_retries_until_success_keep_every_traceback() -> None:
     async with AsyncIOScheduler() as scheduler:
         job = Job.from_func(funcs.flaky, args=["k", 2], max_attempts=3, retry_backoff=0.01)
