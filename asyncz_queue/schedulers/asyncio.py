@@ -17,6 +17,7 @@ from asyncz_queue.events import EventBroker, JobEvent, SchedulerEvent, constants
 from asyncz_queue.events.broker import check_mask
 from asyncz_queue.events.models import event_from_dict, job_event
 from asyncz_queue.exceptions import (
+    ConfigurationError,
     SchedulerAlreadyRunningError,
     SchedulerNotRunningError,
     UnknownAliasError,
@@ -311,7 +312,15 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             raise UnknownAliasError("executor", name, self.executors)
 
     async def add_executor(self, name: str, executor: BaseExecutor | dict[str, Any]) -> None:
-        """Add (and, when running as a worker, start) an executor under `name`."""
+        """Add (and, when running as a worker, start) an executor under `name`.
+
+        Raises `ConfigurationError` when `name` is taken: the executor there may be running
+        jobs, and only `remove_executor` waits for them and lets its resources go.
+        """
+        if name in self.executors:
+            raise ConfigurationError(
+                f"an executor called {name!r} exists already; remove_executor({name!r}) first"
+            )
         instance = _config.build_executor(name, executor)
         if self._running and self.works:
             await instance.start()

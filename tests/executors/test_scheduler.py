@@ -11,6 +11,7 @@ import pytest
 
 from asyncz_queue import AsyncIOScheduler, Job, JobState, Reference
 from asyncz_queue.events import JobEvent, SchedulerEvent, constants
+from asyncz_queue.exceptions import ConfigurationError
 from asyncz_queue.executors.process import ProcessPoolExecutor
 from tests.executors import jobfuncs
 from tests.executors.support import pid_gone, until
@@ -94,6 +95,10 @@ async def test_add_and_remove_a_process_pool_on_a_running_scheduler() -> None:
         await s.add_executor("cpu", {"type": "processpool", "max_workers": 1})
         executor = s.executors["cpu"]
         assert isinstance(executor, ProcessPoolExecutor)
+        # A taken name is refused: the pool there would be left running, never shut down.
+        with pytest.raises(ConfigurationError, match=r"'cpu' exists already; remove_executor"):
+            await s.add_executor("cpu", {"type": "threadpool"})
+        assert s.executors["cpu"] is executor
         pids = executor.worker_pids  # started with the scheduler running
         assert len(pids) == 1
         ref = await s.push(Job.from_func(jobfuncs.whoami, executor="cpu"))
