@@ -52,6 +52,8 @@ class Worker:
         self._flush_needed = asyncio.Event()
         self._outcomes: dict[str, list[Job]] = defaultdict(list)
         self._origin: dict[str, str] = {}  # job id -> store name, while it runs here
+        # Ids of jobs handed over (see `take`) whose start the store has not heard of yet.
+        self._unconfirmed: dict[str, list[str]] = defaultdict(list)
         self._flushing = False
 
     # ---- acquiring -----------------------------------------------------------------
@@ -117,6 +119,26 @@ class Worker:
         if not next_times:
             return None
         return max((min(next_times) - utcnow()).total_seconds(), 0.0)
+
+    def take(self, store_name: str, job: Job) -> None:
+        """Start `job`, which the store `store_name` handed over to this worker (pending, as
+        pushed), as if it had claimed it; give it back, to wait for a claim, when it cannot
+        start here now (paused, stopping, no free slot)."""
+        scheduler = self.scheduler
+        if job.id in self._origin:
+            return  # heard twice
+        executor = scheduler.executors.get(job.executor)
+        if not scheduler.dispatching or executor is None or executor.free_slots <= 0:
+            self._origin[job.id] = store_name
+            self._record(job.id, job)
+            return
+        now = utcnow()
+        lease_until = now + timedelta(seconds=scheduler.lease_seconds)
+        claimed = job.claimed(scheduler.identity, now, lease_until)
+        self._start(store_name, claimed, now, scheduler.wants(constants.JOB_STARTED, store_name))
+        # After the start: the job takes its first step before the confirmation's query.
+        self._unconfirmed[store_name].append(job.id)
+        self._flush_needed.set()
 
     def _start(self, store_name: str, job: Job, now: datetime, announce: bool) -> None:
         """Hand `job` to its executor; with `announce`, emit `JOB_STARTED`."""
@@ -196,6 +218,7 @@ class Worker:
         A batch whose write fails or is cancelled stays queued for the next flush.
         """
         self._flush_needed.clear()
+        await self._confirm()
         while self._outcomes:
             store_name, jobs = self._outcomes.popitem()
             store = self.scheduler.stores[store_name]
@@ -214,6 +237,24 @@ class Worker:
             announce = self.scheduler.wants(_OUTCOME_CODES, store_name)
             for job in written:
                 self._report(store_name, job, announce)
+
+    async def _confirm(self) -> None:
+        """Tell the stores that the jobs they handed over started (renewing their leases):
+        each then counts the attempt. One that ended meanwhile is confirmed by its outcome."""
+        scheduler = self.scheduler
+        while self._unconfirmed:
+            store_name, job_ids = self._unconfirmed.popitem()
+            running = [job_id for job_id in job_ids if self._origin.get(job_id) == store_name]
+            if not running:
+                continue
+            lease_until = utcnow() + timedelta(seconds=scheduler.lease_seconds)
+            try:
+                await scheduler.stores[store_name].extend_leases(
+                    scheduler.identity, running, lease_until
+                )
+            except BaseException:
+                self._unconfirmed[store_name] += running
+                raise
 
     def _report(self, store_name: str, job: Job, announce: bool = True) -> None:
         """Emit the event of `job`'s new state (only with `announce`: someone may hear it)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -137,7 +138,8 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             for name, store in self.stores.items():
                 await store.start(self.identity)
                 stack.push_async_callback(store.shutdown)
-                store.set_notification_handler(self._on_notification, self._wants_remote)
+                handler = functools.partial(self._on_notification, name)
+                store.set_notification_handler(handler, self._wants_remote)
                 self._open_stores.add(name)
                 stack.callback(self._open_stores.discard, name)
             stack.callback(self.broker.close)
@@ -405,7 +407,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
         listener, or to a `Reference` waiting here for its job to end."""
         return self.broker.wants(codes) or bool(self._waiters and codes & _JOB_ENDS)
 
-    def _on_notification(self, notification: Notification) -> None:
+    def _on_notification(self, store_name: str, notification: Notification) -> None:
         kind = notification.kind
         if kind == "jobs":
             self._wake(jobs=True)
@@ -418,6 +420,8 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 asyncio.get_running_loop().create_task(self._refresh_waiters(event.job_id))
         elif kind == "cancel" and notification.payload and self._worker is not None:
             self._worker.stop_job(notification.payload["job_id"])
+        elif kind == "handoff" and notification.payload and self._worker is not None:
+            self._worker.take(store_name, notification.payload["job"])
 
     def _wake(self, tasks: bool = False, jobs: bool = False) -> None:
         if tasks and self._firer is not None:

@@ -22,7 +22,7 @@ from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import Serializer, get_serializer
 from asyncz_queue.tasks import Task
 
-NotificationKind = Literal["tasks", "jobs", "event", "cancel"]
+NotificationKind = Literal["tasks", "jobs", "event", "cancel", "handoff"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -33,6 +33,9 @@ class Notification:
     - `"jobs"`: jobs became available; the work loop should look again.
     - `"event"`: an event from another process; `payload` is the event's dict form.
     - `"cancel"`: `payload["job_id"]` should be stopped wherever it is running.
+    - `"handoff"`: `payload["job"]` was handed to this process's worker: it is stored
+      running under the worker's lease, claimed for it, and should start now (or be given
+      back: see `BaseStore.acquire_jobs`).
     """
 
     kind: NotificationKind
@@ -243,6 +246,12 @@ class BaseStore(ABC):
         `lease_until` set. A job of a task that already has `max_instances` running jobs
         (in any process) is recorded `SKIPPED` and returned in `skipped`; it never blocks the
         jobs behind it.
+
+        A store may also offer the slots a claim leaves free to the jobs pushed next, and
+        hand such a job straight to the worker (a `"handoff"` notification) instead of
+        waiting for its claim. The worker starts it as if it had claimed it, and confirms
+        with `extend_leases`; one it cannot run it gives back with `complete_jobs`, stored
+        as it was pushed (pending, attempts as before).
         """
 
     @abstractmethod

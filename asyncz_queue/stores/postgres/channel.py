@@ -1,7 +1,8 @@
 """LISTEN/NOTIFY: one channel per schema that wakes loops and carries events between processes.
 
 Messages are short text payloads: `t:<sender>` (tasks changed), `j:<sender>` (jobs became
-available), `c:<sender>:<job id>` (stop this job), `e:<sender>:<codes>:[<event dict>, ...]`
+available), `h:<length>:<worker>:<job row>` (a job handed over to that worker: see
+`ADD_NEW_JOB`), `c:<sender>:<job id>` (stop this job), `e:<sender>:<codes>:[<event dict>, ...]`
 (events) and `r:<sender>:<code>:{"i": identity, "t": timestamp, "j": [<job row>, ...]}`
 (events of one code about jobs, one row of `JOB_ROW` values each). `<codes>` is the bitwise
 OR of the event codes inside. A push sends either its `JOB_PUSHED` events, which wake the
@@ -289,6 +290,8 @@ class Listener:
         self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
         self._sender = sender
         self._identity = identity
+        #: How a hand-over addressed to this process's worker begins (after `h:`).
+        self._handoff_to = f"{len(identity)}:{identity}:"
         self._deliver = deliver
         self._wants = wants
         self._health_interval = health_interval
@@ -360,6 +363,10 @@ class Listener:
         if kind == "j" or kind == "t":
             if rest != self._sender:
                 self._deliver(JOBS if kind == "j" else TASKS)
+        elif kind == "h":
+            if rest.startswith(self._handoff_to):
+                body = rest[len(self._handoff_to) :]
+                self._deliver(Notification("handoff", {"job": body}))
         elif kind == "c":
             sender, _, job_id = rest.partition(":")
             if sender != self._sender and job_id:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -17,7 +18,12 @@ import orjson
 from asyncz_queue.exceptions import SerializationError
 from asyncz_queue.jobs import Job, JobState
 from asyncz_queue.serializers import JSONSerializer, Serializer
-from asyncz_queue.stores.postgres.sql import JOB_INPUT, NEW_JOB_INPUT, OUTCOME_INPUT
+from asyncz_queue.stores.postgres.sql import (
+    JOB_COLUMNS,
+    JOB_INPUT,
+    NEW_JOB_INPUT,
+    OUTCOME_INPUT,
+)
 from asyncz_queue.tasks import Task
 
 _EMPTY_LIST = "[]"
@@ -32,6 +38,11 @@ NEW_JOB_NAMES = tuple(name for name, _ in NEW_JOB_INPUT)
 NEW_JOB_COPY_TYPES = [COPY_TYPES[JOB_NAMES.index(name)] for name in NEW_JOB_NAMES]
 _OUTCOME_KINDS = dict(OUTCOME_INPUT)
 _STATES = {state.value: state for state in JobState}
+#: The columns of a row `decode_job` reads (`sql.JOB_COLUMNS`).
+_ROW_NAMES = tuple(JOB_COLUMNS.split(", "))
+#: Characters a hand-over's job may take: a notification holds less than 8000 bytes, and
+#: the message also names the worker (the statement checks the whole message's size).
+HANDOFF_ROOM = 7000
 
 
 class Codec:
@@ -113,6 +124,22 @@ class Codec:
             j.attempts, j.max_attempts, _json_list(j.retry_on), j.retry_backoff,
             j.retry_backoff_max, j.timeout, j.scheduled_at, j.created_at, _EMPTY_LIST,
         )  # fmt: skip
+
+    def handoff(self, row: tuple[Any, ...]) -> str | None:
+        """The `new_job_row` of a job as the text its hand-over to a worker carries (see
+        `ADD_NEW_JOB`); None when it cannot go that way: arguments stored as bytes, or too
+        big for a notification."""
+        if row[3] is not None:  # arguments_bytes
+            return None
+        text = orjson.dumps(row).decode()
+        return text if len(text) < HANDOFF_ROOM else None
+
+    def decode_handoff(self, text: str) -> Job:
+        """The pending job a hand-over carries (the inverse of `handoff`)."""
+        values = dict(zip(NEW_JOB_NAMES, orjson.loads(text), strict=True))
+        values["scheduled_at"] = datetime.fromisoformat(values["scheduled_at"])
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+        return self.decode_job([values.get(name) for name in _ROW_NAMES])
 
     def job_columns(self, jobs: Sequence[Job]) -> dict[str, Any]:
         """The parameters of `sql.JOB_INPUT` for `jobs` (see `fold`); `SerializationError`

@@ -119,20 +119,68 @@ taken is skipped. Locks only the inserted rows. Returns the ids inserted. When a
 same transaction: other processes hear of a job only once it exists, and that message wakes
 their workers too. Otherwise it sends the plain wake-up `wake`."""
 
-ADD_NEW_JOB = (
-    "WITH inserted AS (INSERT INTO {schema}.jobs ("
-    + ", ".join(name for name, _ in NEW_JOB_INPUT)
-    + ") VALUES ("
-    + ", ".join(f"%({name})b::{kind}" for name, kind in NEW_JOB_INPUT)
-    + ") ON CONFLICT DO NOTHING RETURNING id) "
-    + "SELECT (SELECT count(pg_notify(%(channel)s, m)) FROM unnest(%(payloads)b::text[]) AS m) "
-    + "FROM inserted"
+_NEW_JOB_NAMES = ", ".join(name for name, _ in NEW_JOB_INPUT)
+_NEW_JOB_VALUES = ", ".join(f"%({name})b::{kind}" for name, kind in NEW_JOB_INPUT)
+_NEW_JOB_TAKEN = ", ".join(
+    "CASE WHEN o.worker_id IS NULL THEN v.state ELSE 'running' END"
+    if name == "state"
+    else f"v.{name}"
+    for name, _ in NEW_JOB_INPUT
 )
+
+ADD_NEW_JOB = f"""
+    -- The offer of an idle worker (see migration 0003), when the job may skip the queue:
+    -- nothing due for its executor is waiting at its priority or better, so it is next in
+    -- line anyway. SKIP LOCKED: an offer another push is taking is passed over.
+    WITH offer AS (
+        SELECT o.worker_id, o.lease FROM {{schema}}.offers o
+        WHERE %(handoff)s::text IS NOT NULL
+          AND o.executor = %(executor)b::text AND o.free > 0 AND o.until > now()
+          AND NOT EXISTS (
+              SELECT FROM {{schema}}.jobs j
+              WHERE j.executor = %(executor)b::text AND j.state IN ('pending', 'retrying')
+                AND j.scheduled_at <= %(scheduled_at)b::timestamptz
+                AND j.priority <= %(priority)b::int
+          )
+        ORDER BY o.free DESC
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ),
+    -- Taken: the job goes in running and leased to that worker, but not started: its
+    -- attempts and started_at stay as pushed until the worker confirms it started the job
+    -- (EXTEND_LEASES) or writes its outcome (COMPLETE_JOBS). One that never started when
+    -- the lease runs out goes back to waiting without counting an attempt (rescue_jobs).
+    inserted AS (
+        INSERT INTO {{schema}}.jobs ({_NEW_JOB_NAMES}, worker_id, lease_until)
+        SELECT {_NEW_JOB_TAKEN}, o.worker_id, now() + o.lease
+        FROM (VALUES ({_NEW_JOB_VALUES})) AS v({_NEW_JOB_NAMES})
+        LEFT JOIN offer o ON true
+        ON CONFLICT DO NOTHING
+        RETURNING worker_id
+    ),
+    taken AS (
+        UPDATE {{schema}}.offers o SET free = o.free - 1
+        FROM inserted i
+        WHERE o.executor = %(executor)b::text AND o.worker_id = i.worker_id
+    )
+    -- The hand-over goes first: the worker starts the job before it reads the rest.
+    SELECT i.worker_id,
+        CASE
+            WHEN i.worker_id IS NOT NULL THEN pg_notify(
+                %(channel)s,
+                'h:' || length(i.worker_id) || ':' || i.worker_id || ':' || %(handoff)s::text)
+            WHEN %(wake)s::text IS NOT NULL THEN pg_notify(%(channel)s, %(wake)s::text)
+        END,
+        (SELECT count(pg_notify(%(channel)s, m)) FROM unnest(%(payloads)b::text[]) AS m)
+    FROM inserted i
+"""
 """Insert one new job on its own (the usual push): its 16 values, no arrays to pack or
 unpack and no counters to make (a round trip about 15 % shorter than ADD_JOBS', and a
-fraction of its client work). Returns a row when it was
-inserted, none when its id is taken; sends `payloads` (its JOB_PUSHED, or a wake-up) in the
-same transaction when inserted."""
+fraction of its client work). Returns a row (the worker it was handed to, or NULL) when it
+was inserted, none when its id is taken. Inserted, it sends in the same transaction its
+JOB_PUSHED messages `payloads` and either the hand-over `h:<length>:<worker>:<handoff>` to
+the worker whose offer it took or, when `wake` is given, that wake-up. `handoff` NULL: the
+job is not handed over (it does not fit in a message, or its arguments are not JSON)."""
 
 FIND_HOLDERS = f"""
     SELECT {JOB_COLUMNS} FROM {{schema}}.jobs
@@ -235,9 +283,23 @@ ACQUIRE_JOBS = f"""
     -- Start the first `n` allowed jobs; skip the not-allowed ones met before the n-th (as
     -- a worker walking the queue would); leave the rest waiting.
     decided AS (
-        SELECT c.id, c.task_id, c.max_instances, (c.allowed AND c.taken <= l.n) AS take
+        SELECT c.id, c.task_id, c.max_instances, c.executor,
+               (c.allowed AND c.taken <= l.n) AS take
         FROM counted c JOIN limits l ON l.alias = c.executor
         WHERE (c.allowed AND c.taken <= l.n) OR (NOT c.allowed AND c.taken < l.n)
+    ),
+    -- Offer the slots this claim leaves free to pushers (`ADD_NEW_JOB`), until %(offer_for)s
+    -- from now; none when it is NULL. Every claim rewrites the offers of its executors, so
+    -- a worker that filled its slots offers none.
+    offered AS (
+        INSERT INTO {{schema}}.offers AS o (worker_id, executor, free, lease, until)
+        SELECT %(worker_id)s, l.alias, l.n - count(d.id) FILTER (WHERE d.take),
+               %(lease)s::interval, now() + %(offer_for)s::interval
+        FROM limits l LEFT JOIN decided d ON d.executor = l.alias
+        WHERE %(offer_for)s::interval IS NOT NULL
+        GROUP BY l.alias, l.n
+        ON CONFLICT (executor, worker_id) DO UPDATE
+        SET free = excluded.free, lease = excluded.lease, until = excluded.until
     ),
     occupied AS (
         UPDATE {{schema}}.task_instances t SET running = t.running + d.n
@@ -272,16 +334,20 @@ COMPLETE_JOBS = (
     -- Fenced write: only while the row is still running under the same worker and attempt.
     -- A job that was rescued (lease ran out) or claimed again has another state, worker or
     -- attempt number, so a late outcome of the old attempt changes nothing. The row lock
-    -- taken here makes a concurrent rescue wait and then see the new state.
+    -- taken here makes a concurrent rescue wait and then see the new state. A job handed
+    -- over and not yet confirmed (started_at NULL) is one attempt behind the worker's: it
+    -- takes the worker's count, or its own when the worker gives it back unstarted.
     written AS (
         UPDATE {schema}.jobs j SET
-            state = o.state, scheduled_at = o.scheduled_at, started_at = o.started_at,
-            completed_at = o.completed_at, worker_id = o.worker_id,
+            attempts = o.attempts, state = o.state, scheduled_at = o.scheduled_at,
+            started_at = o.started_at, completed_at = o.completed_at, worker_id = o.worker_id,
             lease_until = o.lease_until, result = o.result, result_bytes = o.result_bytes,
             error_type = o.error_type, error = o.error, errors = o.errors
         FROM outcomes o
         WHERE j.id = o.id AND j.state = 'running'
-          AND j.worker_id = o.fence_worker AND j.attempts = o.attempts
+          AND j.worker_id = o.fence_worker
+          AND (j.attempts = o.attempts
+               OR (j.started_at IS NULL AND j.attempts + 1 = o.attempts))
         RETURNING j.id, j.task_id, j.max_instances, o.state
     ),
     -- An outcome already stored (a retry of a write whose reply was lost, or a batch the
@@ -316,11 +382,18 @@ COMPLETE_JOBS = (
 """Write attempts' outcomes (fenced); returns the ids written."""
 
 EXTEND_LEASES = """
-    UPDATE {schema}.jobs SET lease_until = %(lease_until)s
+    UPDATE {schema}.jobs
+    SET lease_until = %(lease_until)s,
+        attempts = attempts + (started_at IS NULL)::int,
+        started_at = coalesce(started_at, now())
     WHERE id = ANY(%(ids)s) AND state = 'running' AND worker_id = %(worker_id)s
     RETURNING id
 """
-"""Renew leases this worker holds; a job it lost is not touched (fenced like completion)."""
+"""Renew leases this worker holds; a job it lost is not touched (fenced like completion).
+Confirms that a job handed over to it started: it counts the attempt and sets started_at."""
+
+WITHDRAW_OFFERS = "DELETE FROM {schema}.offers WHERE worker_id = %(worker_id)s"
+"""Take back a worker's offers (it stops)."""
 
 EXPIRED_JOBS = f"""
     SELECT {JOB_COLUMNS} FROM {{schema}}.jobs

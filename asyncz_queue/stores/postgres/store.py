@@ -132,6 +132,7 @@ class PostgresStore(TaskMethods, BaseStore):
         self.timeout = timeout
         self.channel = channel_name(schema)
         self.identity: str | None = None
+        self._offered = False  # its claims offered free slots: withdraw them at shutdown
         self._sql = Statements.for_schema(schema)
         self._copy_statement = sql.SQL("COPY {}.jobs ({}) FROM STDIN (FORMAT BINARY)").format(
             sql.Identifier(schema), sql.SQL(", ").join(map(sql.Identifier, NEW_JOB_NAMES))
@@ -167,7 +168,7 @@ class PostgresStore(TaskMethods, BaseStore):
         await self._db.open()
         if self.listen:
             listener = Listener(
-                self.connect, self.channel, self._sender, identity, self.notify,
+                self.connect, self.channel, self._sender, identity, self._on_channel,
                 health_interval=self.poll_interval, wants=self.wants_event,
             )  # fmt: skip
             try:
@@ -179,6 +180,12 @@ class PostgresStore(TaskMethods, BaseStore):
 
     async def shutdown(self) -> None:
         await self._outbox.drain()
+        if self._offered:
+            self._offered = False
+            try:
+                await self._db.fetch(self._sql.WITHDRAW_OFFERS, {"worker_id": self.identity})
+            except (psycopg.Error, StoreUnavailableError) as exc:  # they lapse on their own
+                logger.warning("could not withdraw the offers of this worker: %s", exc)
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
@@ -227,8 +234,13 @@ class PostgresStore(TaskMethods, BaseStore):
             fetch, sender = _fetch_on(connection), ""
         wake = f"j:{sender}"
         if len(jobs) == 1 and _plain(jobs):
-            if await self._add_new_job(fetch, jobs[0], sender if announce else None, wake):
-                if connection is None:
+            # Handed over only outside the caller's transaction: inside, the offer taken
+            # would stay locked (and its worker's next claim wait) until the caller commits.
+            rows = await self._add_new_job(
+                fetch, jobs[0], sender if announce else None, wake, connection is None
+            )
+            if rows:
+                if connection is None and rows[0][0] is None:
                     self.notify(JOBS)
                 return list(jobs)
             # Its id is taken: the insert below finds the job that holds it.
@@ -277,14 +289,23 @@ class PostgresStore(TaskMethods, BaseStore):
         return [job for job in stored if job is not None]
 
     async def _add_new_job(
-        self, fetch: Fetch, job: Job, announce_as: str | None, wake: str
-    ) -> bool:
-        """Insert one plain job with `ADD_NEW_JOB` (the usual push); False when its id is
-        taken. Inserted, it is announced as pushed by `announce_as`, or else `wake` is sent."""
-        params = dict(zip(NEW_JOB_NAMES, self._codec.new_job_row(job), strict=True))
+        self, fetch: Fetch, job: Job, announce_as: str | None, wake: str, hand_over: bool
+    ) -> list[Row]:
+        """Insert one plain job with `ADD_NEW_JOB` (the usual push): no rows when its id is
+        taken, else one holding the worker it was handed to (None: it waits to be claimed).
+        Inserted, it is announced as pushed by `announce_as`; not handed over nor announced,
+        `wake` is sent. With `hand_over`, the job may go to an idle worker's offer when it
+        is due now."""
+        row = self._codec.new_job_row(job)
+        params = dict(zip(NEW_JOB_NAMES, row, strict=True))
         params["channel"] = self.channel
-        params["payloads"] = [wake] if announce_as is None else self._pushed([job], announce_as)
-        return bool(await fetch(self._sql.ADD_NEW_JOB, params))
+        if announce_as is None:
+            params["payloads"], params["wake"] = [], wake
+        else:
+            params["payloads"], params["wake"] = self._pushed([job], announce_as), None
+        due = hand_over and self._listener is not None and job.scheduled_at <= utcnow()
+        params["handoff"] = self._codec.handoff(row) if due else None
+        return await fetch(self._sql.ADD_NEW_JOB, params)
 
     async def _copy_jobs(self, jobs: Sequence[Job], announce: bool) -> None:
         """Store `jobs` with COPY and wake the workers (announcing the jobs, or not), in one
@@ -387,12 +408,15 @@ class PostgresStore(TaskMethods, BaseStore):
         aliases = [alias for alias, limit in limits.items() if limit > 0]
         if not aliases:
             return Acquired()
+        lease = timedelta(seconds=lease_seconds)
         params = {
             "executors": aliases,
             "limits": [limits[alias] for alias in aliases],
             "now": now,
             "worker_id": worker_id,
-            "lease_until": now + timedelta(seconds=lease_seconds),
+            "lease_until": now + lease,
+            "lease": lease,
+            "offer_for": self._offer_for(worker_id),
         }
         rows = await self._db.fetch(self._sql.ACQUIRE_JOBS, params)
         order = {alias: i for i, alias in enumerate(aliases)}
@@ -406,6 +430,27 @@ class PostgresStore(TaskMethods, BaseStore):
         if broken:  # they never reach the worker: fail them now, under its lease
             await self._write_outcomes(None, broken, [worker_id] * len(broken))
         return acquired
+
+    def _offer_for(self, worker_id: str) -> timedelta | None:
+        """How long the slots a claim leaves free are offered to pushers: until two polls
+        from now (an idle worker claims at every poll, and so renews its offer); None (no
+        offer) while this process cannot hear a hand-over, or claims for another worker."""
+        listener = self._listener
+        if listener is None or not listener.connected.is_set() or worker_id != self.identity:
+            return None
+        self._offered = True
+        return timedelta(seconds=2 * self.poll_interval)
+
+    def _on_channel(self, notification: Notification) -> None:
+        """Deliver a channel notification, decoding the job of a hand-over."""
+        if notification.kind == "handoff" and notification.payload is not None:
+            try:
+                job = self._codec.decode_handoff(notification.payload["job"])
+            except Exception as exc:  # the lease runs out, and the job waits again
+                logger.error("ignored a hand-over that cannot be read: %s", exc)
+                return
+            notification = Notification("handoff", {"job": job})
+        self.notify(notification)
 
     def _load(self, row: Row, now: datetime, broken: list[Job]) -> Job | None:
         """The job of a claimed row; None for one that cannot be loaded (its failed outcome
@@ -479,6 +524,11 @@ class PostgresStore(TaskMethods, BaseStore):
             for row in rows:
                 job = self._load(row, now, after)
                 if job is None:
+                    continue
+                if job.started_at is None:  # handed over, never started: not an attempt
+                    after.append(
+                        job.evolve(state=JobState.PENDING, worker_id=None, lease_until=None)
+                    )
                     continue
                 error = JobError.lost(f"the lease of worker {job.worker_id} ran out")
                 changed = job.after_failure(error, now)
