@@ -4,14 +4,17 @@
 ours into the steps between them, so that work on the latency goal can aim at the longest:
 
 - push returned: the push call's own round trip (insert, announcement, commit);
-- woken: the worker process hears the push over LISTEN/NOTIFY;
+- handed over: the worker process receives the job itself over LISTEN/NOTIFY (the push took
+  the worker's offer of a free slot), and starts it without a claim;
+- woken: or the worker process hears of the push over LISTEN/NOTIFY;
 - claim began / claim returned: its `acquire_jobs` call (one statement, then loading rows);
 - started: the job function runs.
 
 An idle worker process (role `worker`) on a throwaway cluster; this process (role
 `scheduler`) pushes one no-op job at a time, `--gap` seconds apart. Every step is timed on
 `time.monotonic()`, which both processes read from the same clock, from the moment the push
-call began; each step counts the first mark of its kind after that moment.
+call began; each step counts the first mark of its kind before the next push began (a push
+that was handed over has no woken or claim steps; `n` says how many pushes had the step).
 
     .venv/bin/python -m benchmarks.bench_latency_parts [--samples 300] [--gap 0.01] [--dsn DSN]
 """
@@ -32,7 +35,7 @@ from asyncz_queue.stores import Acquired, Notification
 from asyncz_queue.stores.postgres import PostgresStore
 from benchmarks.bench_postgres import Child, create_database, server
 
-STEPS = ("push returned", "woken", "claim began", "claim returned", "started")
+STEPS = ("push returned", "handed over", "woken", "claim began", "claim returned", "started")
 #: (step, monotonic time) in the worker process.
 marks: list[tuple[str, float]] = []
 
@@ -48,6 +51,8 @@ class TimedStore(PostgresStore):
     def notify(self, notification: Notification) -> None:
         if notification.kind == "jobs":
             marks.append(("woken", time.monotonic()))
+        elif notification.kind == "handoff":
+            marks.append(("handed over", time.monotonic()))
         super().notify(notification)
 
     async def acquire_jobs(
@@ -74,11 +79,12 @@ def split(
     """Milliseconds from each push call to each step, by step."""
     by_step: dict[str, list[float]] = {step: [] for step in STEPS}
     times = {step: sorted(t for name, t in worker if name == step) for step in STEPS}
-    for began, returned in pushes:
+    ends = [began for began, _ in pushes[1:]] + [float("inf")]
+    for (began, returned), end in zip(pushes, ends, strict=True):
         by_step["push returned"].append((returned - began) * 1000)
         for step in STEPS[1:]:
             first = bisect.bisect_left(times[step], began)
-            if first < len(times[step]):
+            if first < len(times[step]) and times[step][first] < end:
                 by_step[step].append((times[step][first] - began) * 1000)
     return by_step
 
@@ -105,13 +111,18 @@ async def main(args: argparse.Namespace) -> None:
 
 def report(by_step: dict[str, list[float]], samples: int) -> None:
     print(f"push to step, ms ({samples} pushes, one at a time, idle worker process)")
-    print(f"{'step':<16} {'p50':>7} {'p90':>7} {'p99':>7} {'p50 since the step before':>27}")
+    print(
+        f"{'step':<16} {'n':>5} {'p50':>7} {'p90':>7} {'p99':>7} {'p50 since the step before':>27}"
+    )
     previous = 0.0
     for step, values in by_step.items():
+        if len(values) < 2:
+            print(f"{step:<16} {len(values):5}")
+            continue
         cuts = statistics.quantiles(values, n=100, method="inclusive")
         p50 = cuts[49]
         since = "" if step == "push returned" else f"{p50 - previous:27.2f}"
-        print(f"{step:<16} {p50:7.2f} {cuts[89]:7.2f} {cuts[98]:7.2f} {since}")
+        print(f"{step:<16} {len(values):5} {p50:7.2f} {cuts[89]:7.2f} {cuts[98]:7.2f} {since}")
         if step != "push returned":
             previous = p50
 
