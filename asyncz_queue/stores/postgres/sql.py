@@ -131,14 +131,15 @@ _NEW_JOB_TAKEN = ", ".join(
 ADD_NEW_JOB = f"""
     -- The offer of an idle worker (see migration 0003), when the job may skip the queue:
     -- nothing due for its executor is waiting at its priority or better, so it is next in
-    -- line anyway. SKIP LOCKED: an offer another push is taking is passed over.
+    -- line anyway (looked up only for an offer found: most pushes find none). SKIP LOCKED:
+    -- an offer another push is taking is passed over.
     WITH offer AS (
         SELECT o.worker_id, o.lease FROM {{schema}}.offers o
         WHERE %(handoff)s::text IS NOT NULL
           AND o.executor = %(executor)b::text AND o.free > 0 AND o.until > now()
           AND NOT EXISTS (
               SELECT FROM {{schema}}.jobs j
-              WHERE j.executor = %(executor)b::text AND j.state IN ('pending', 'retrying')
+              WHERE j.executor = o.executor AND j.state IN ('pending', 'retrying')
                 AND j.scheduled_at <= %(scheduled_at)b::timestamptz
                 AND j.priority <= %(priority)b::int
           )
