@@ -3,7 +3,8 @@
     python -m tests.integration.pg_procs DSN SCHEMA ROLE LOG_DIR [LEASE_SECONDS [MAX_WORKERS]]
 
 prints `ready` once started and runs until SIGTERM/SIGINT. Every job attempt appends one
-line to `LOG_DIR/<pid>.log`: `<event> <job id> <scheduled_at> <attempt> <pid>`.
+line to `LOG_DIR/<pid>.log`: `<event> <job id> <scheduled_at> <attempt> <pid>`; every job
+handed over to the process's worker, its id to `LOG_DIR/<pid>.handed`.
 """
 
 from __future__ import annotations
@@ -16,20 +17,33 @@ from pathlib import Path
 from asyncz_queue import AsyncIOScheduler
 from asyncz_queue.events import constants
 from asyncz_queue.jobs import current_job
+from asyncz_queue.stores.base import Notification
 from asyncz_queue.stores.postgres import PostgresStore
 
 
 def _log(event: str) -> None:
     job = current_job()
     assert job is not None
-    line = f"{event} {job.id} {job.scheduled_at.isoformat()} {job.attempts} {os.getpid()}\n"
+    _append("log", f"{event} {job.id} {job.scheduled_at.isoformat()} {job.attempts} {os.getpid()}")
+
+
+def _append(kind: str, line: str) -> None:
     # One small O_APPEND write per line: lines of several processes never interleave.
-    log_dir = Path(os.environ["PG_PROCS_LOG_DIR"])
-    fd = os.open(log_dir / f"{os.getpid()}.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    path = Path(os.environ["PG_PROCS_LOG_DIR"]) / f"{os.getpid()}.{kind}"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
-        os.write(fd, line.encode())
+        os.write(fd, f"{line}\n".encode())
     finally:
         os.close(fd)
+
+
+class LoggingStore(PostgresStore):
+    """A `PostgresStore` that logs the jobs handed over to this process's worker."""
+
+    def notify(self, notification: Notification) -> None:
+        if notification.kind == "handoff" and notification.payload is not None:
+            _append("handed", notification.payload["job"].id)
+        super().notify(notification)
 
 
 async def record() -> None:
@@ -60,8 +74,13 @@ def read_log(log_dir: Path) -> list[list[str]]:
     ]
 
 
+def read_handed(log_dir: Path) -> dict[str, list[str]]:
+    """The ids of the jobs handed over to each process (by pid), in order."""
+    return {path.stem: path.read_text().split() for path in log_dir.glob("*.handed")}
+
+
 async def main(dsn: str, schema: str, role: str, lease_seconds: float, workers: int) -> None:
-    store = PostgresStore(dsn, schema=schema, poll_interval=0.5, max_size=4)
+    store = LoggingStore(dsn, schema=schema, poll_interval=0.5, max_size=4)
     scheduler = AsyncIOScheduler(
         stores={"default": store},
         executors={"default": {"type": "asyncio", "max_workers": workers}},

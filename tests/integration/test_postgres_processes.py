@@ -28,7 +28,7 @@ from asyncz_queue.jobs import Job, JobState, utcnow
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.tasks import Task
 from asyncz_queue.triggers import IntervalTrigger
-from tests.integration.pg_procs import read_log
+from tests.integration.pg_procs import read_handed, read_log
 from tests.pg_cluster import PostgresCluster, unique_schema
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -176,15 +176,54 @@ def test_three_workers_run_5000_pushed_jobs_exactly_once(
     assert len(by_process) == 3, f"not every worker got work: {by_process}"
 
 
-def test_a_job_of_a_killed_worker_is_retried_elsewhere_and_its_late_completion_is_fenced(
+def offering(dsn: str, schema: str) -> int:
+    """How many workers offer free slots (see the hand-over in `ADD_NEW_JOB`)."""
+    with psycopg.connect(dsn) as conn:
+        query = sql.SQL("SELECT count(*) FROM {}.offers WHERE free > 0 AND until > now()")
+        return conn.execute(query.format(sql.Identifier(schema))).fetchone()[0]  # type: ignore[index]
+
+
+async def push(store: PostgresStore, jobs: list[Job], hand_over: bool) -> None:
+    """Push `jobs` one at a time; inside a transaction of ours, so that none is handed over
+    to an idle worker, unless `hand_over`."""
+    for job in jobs:
+        if hand_over:
+            await store.add_jobs([job])
+        else:
+            async with await store.connect() as conn, conn.transaction():
+                await store.add_jobs([job], connection=conn)
+
+
+def test_three_workers_run_jobs_pushed_one_at_a_time_exactly_once_handed_over_or_claimed(
     postgres_dsn: str, schema: str, processes: Processes
 ) -> None:
+    processes.start(3, "worker")
+    wait_until(lambda: offering(postgres_dsn, schema) == 3, 30, "the idle workers' offers")
+    jobs = [Job.from_func(f"{PROCS}:record") for _ in range(600)]
+    with_store(postgres_dsn, schema, lambda store: push(store, jobs, hand_over=True))
+    wait_until(lambda: job_states(postgres_dsn, schema)["succeeded"] == 600, 60, "the jobs")
+    log = read_log(processes.log_dir)
+    assert Counter(fields[1] for fields in log) == Counter(job.id for job in jobs)
+    # Each job handed over ran in the process it was handed to, and only there.
+    handed = read_handed(processes.log_dir)
+    where = {fields[1]: fields[4] for fields in log}
+    assert handed, "no job was handed over"
+    assert all(where[job_id] == pid for pid, ids in handed.items() for job_id in ids)
+    assert sum(map(len, handed.values())) == len(set().union(*handed.values()))
+
+
+@pytest.mark.parametrize("hand_over", [True, False], ids=["handed-over", "claimed"])
+def test_a_job_of_a_killed_worker_is_retried_elsewhere_and_its_late_completion_is_fenced(
+    postgres_dsn: str, schema: str, processes: Processes, hand_over: bool
+) -> None:
     pids = processes.start(2, "worker", lease_seconds=1.5)
+    wait_until(lambda: offering(postgres_dsn, schema) == 2, 30, "the idle workers' offers")
     job = Job.from_func(f"{PROCS}:slow_first", args=(60,), max_attempts=2)
-    with_store(postgres_dsn, schema, lambda store: store.add_jobs([job]))
+    with_store(postgres_dsn, schema, lambda store: push(store, [job], hand_over))
     wait_until(lambda: len(read_log(processes.log_dir)) >= 1, 30, "the first attempt")
     [[_, _, _, attempt, victim]] = read_log(processes.log_dir)
     assert attempt == "1" and int(victim) in pids
+    assert (job.id in read_handed(processes.log_dir).get(victim, [])) is hand_over
     os.kill(int(victim), signal.SIGKILL)
     wait_until(lambda: job_states(postgres_dsn, schema)["succeeded"] == 1, 30, "the retry")
     stored: Job = with_store(postgres_dsn, schema, lambda store: store.get_job(job.id))

@@ -303,7 +303,7 @@ class PostgresStore(TaskMethods, BaseStore):
             params["payloads"], params["wake"] = [], wake
         else:
             params["payloads"], params["wake"] = self._pushed([job], announce_as), None
-        due = hand_over and self._listener is not None and job.scheduled_at <= utcnow()
+        due = hand_over and job.scheduled_at <= utcnow()
         params["handoff"] = self._codec.handoff(row) if due else None
         return await fetch(self._sql.ADD_NEW_JOB, params)
 
