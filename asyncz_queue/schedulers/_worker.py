@@ -39,6 +39,10 @@ _SCALARS = frozenset({type(None), bool, int, float, str})
 #: Seconds after which one claim of jobs is logged as slow (a store that struggles shows up
 #: in the log before it shows up as jobs starting late).
 SLOW_CLAIM = 1.0
+#: How many of the jobs handed over last a worker remembers (see `Worker.take`). A store
+#: delivers one again only while it still waits unconfirmed, which lasts until the next
+#: flush: a few milliseconds, and far fewer hand-overs than this.
+HANDED_MEMORY = 4096
 _CANCELLED = JobCancelledError.__qualname__
 _INTERRUPTED = JobInterruptedError.__qualname__
 
@@ -54,6 +58,9 @@ class Worker:
         self._origin: dict[str, str] = {}  # job id -> store name, while it runs here
         # Ids of jobs handed over (see `take`) whose start the store has not heard of yet.
         self._unconfirmed: dict[str, list[str]] = defaultdict(list)
+        # The last HANDED_MEMORY jobs handed over, oldest first: one that a store delivers
+        # again (a hand-over it may have lost) after it ran here is not run twice.
+        self._handed: dict[str, None] = {}
         self._flushing = False
 
     # ---- acquiring -----------------------------------------------------------------
@@ -125,8 +132,11 @@ class Worker:
         pushed), as if it had claimed it; give it back, to wait for a claim, when it cannot
         start here now (paused, stopping, no free slot)."""
         scheduler = self.scheduler
-        if job.id in self._origin:
+        if job.id in self._handed or job.id in self._origin:
             return  # heard twice
+        self._handed[job.id] = None
+        if len(self._handed) > HANDED_MEMORY:
+            del self._handed[next(iter(self._handed))]
         executor = scheduler.executors.get(job.executor)
         if not scheduler.dispatching or executor is None or executor.free_slots <= 0:
             self._origin[job.id] = store_name

@@ -35,7 +35,8 @@ class Notification:
     - `"cancel"`: `payload["job_id"]` should be stopped wherever it is running.
     - `"handoff"`: `payload["job"]` was handed to this process's worker: it is stored
       running under the worker's lease, claimed for it, and should start now (or be given
-      back: see `BaseStore.acquire_jobs`).
+      back: see `BaseStore.acquire_jobs`). The same job may come twice (a store delivers
+      again what it may have lost), and runs once.
     """
 
     kind: NotificationKind

@@ -76,9 +76,11 @@ async def hand_over(worker: PostgresStore, pusher: PostgresStore, job: Job) -> J
     return jobs[0]
 
 
-async def query(dsn: str, store: PostgresStore, statement: str, *params: Any) -> list[Any]:
+async def query(dsn: str, store: PostgresStore | None, statement: str, *params: Any) -> list[Any]:
+    """Run `statement` ({schema}: the schema of `store`) on a connection of its own."""
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        text = sql.SQL(statement).format(schema=sql.Identifier(store.schema))
+        schema = sql.Identifier(store.schema) if store is not None else sql.SQL("")
+        text = sql.SQL(statement).format(schema=schema)  # type: ignore[arg-type]
         cur = await conn.execute(text, params)
         return await cur.fetchall() if cur.description else []
 
@@ -288,11 +290,11 @@ class HandOffSpy(PostgresStore):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.handed: list[str] = []
+        self.handed: list[Job] = []
 
     def notify(self, notification: Notification) -> None:
         if notification.kind == "handoff" and notification.payload is not None:
-            self.handed.append(notification.payload["job"].id)
+            self.handed.append(notification.payload["job"])
         super().notify(notification)
 
 
@@ -343,7 +345,26 @@ async def test_a_worker_process_runs_a_job_handed_over_and_reports_it(
             while len(events) < 2:
                 await asyncio.sleep(0.01)
         assert events == [(JOB_STARTED, ref.job_id), (JOB_SUCCEEDED, ref.job_id)]
-        assert spy.handed == [ref.job_id]
+        assert [job.id for job in spy.handed] == [ref.job_id]
+
+
+async def test_a_job_handed_over_again_after_it_ran_does_not_run_twice(
+    postgres_dsn: str,
+) -> None:
+    started: list[str | None] = []
+    async with worker_and_pusher(postgres_dsn) as (spy, worker, pusher):
+        worker.add_listener(lambda event: started.append(event.job_id), JOB_STARTED)
+        first = await pusher.push(triple, 1)
+        await first.wait(timeout=10)
+        [again] = spy.handed
+        spy.notify(Notification("handoff", {"job": again}))  # as a store's re-delivery does
+        second = await pusher.push(triple, 2)
+        await second.wait(timeout=10)
+        with anyio.fail_after(5):
+            while len(started) < 2:
+                await asyncio.sleep(0.01)
+        assert started == [first.job_id, second.job_id]
+        assert (await pusher.get_job(first.job_id)).attempts == 1
 
 
 async def test_a_paused_worker_gives_a_handed_job_back_and_runs_it_after_resume(
@@ -362,3 +383,56 @@ async def test_a_paused_worker_gives_a_handed_job_back_and_runs_it_after_resume(
         await worker.resume()
         assert (await ref.wait(timeout=10)).result == 6
         assert (await pusher.get_job(ref.job_id)).attempts == 1
+
+
+@contextlib.asynccontextmanager
+async def own_role(dsn: str) -> AsyncIterator[str]:
+    """A superuser role of its own (`dsn` as that role), so that a test can refuse its
+    logins (`ALTER ROLE ... NOLOGIN`) while other connections go on; dropped afterwards."""
+    role = f"handoff_{unique_schema()}"
+    await query(dsn, None, f'CREATE ROLE "{role}" SUPERUSER LOGIN')
+    try:
+        yield f"{dsn} user={role}"
+    finally:
+        await query(dsn, None, f'DROP ROLE "{role}"')
+
+
+async def test_a_hand_over_sent_while_the_worker_was_not_listening_arrives_once_it_is_back(
+    postgres_dsn: str,
+) -> None:
+    schema = unique_schema()
+    async with (
+        own_role(postgres_dsn) as worker_dsn,
+        open_postgres_store(postgres_dsn, schema=schema) as pusher,
+        open_postgres_store(worker_dsn, schema=schema) as worker,
+    ):
+        jobs = handed(worker)
+        await offer(worker)
+        await query(postgres_dsn, worker, "UPDATE {schema}.offers SET until = now() + '1 hour'")
+        role = worker_dsn.rsplit("user=", 1)[1]
+        # The worker's connections are cut and cannot come back: its listener is away.
+        await query(postgres_dsn, None, f'ALTER ROLE "{role}" NOLOGIN')
+        await query(
+            postgres_dsn,
+            None,
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+            role,
+        )
+        assert worker._listener is not None
+        with anyio.fail_after(10):
+            while worker._listener.connected.is_set():
+                await asyncio.sleep(0.01)
+        job = Job.from_func(FN)
+        await pusher.add_jobs([job])  # handed over, but nobody hears it
+        assert await stored(postgres_dsn, worker, job.id) == ("running", 0, worker.identity, None)
+        assert jobs == []
+        await query(postgres_dsn, None, f'ALTER ROLE "{role}" LOGIN')
+        await wait_for(jobs, timeout=15)  # the listener's backoff is at most 5 s
+        assert jobs == [job]  # as pushed, to start as if it had just been heard
+        [row] = await query(
+            postgres_dsn,
+            worker,
+            "SELECT lease_until > now() + '20 seconds' FROM {schema}.jobs WHERE id = %s",
+            job.id,
+        )
+        assert row == (True,)  # leased anew: it is not rescued while the worker starts it

@@ -271,8 +271,8 @@ class Outbox:
 class Listener:
     """Listens on the channel over one dedicated connection (not from the pool).
 
-    Reconnects with backoff when the connection is lost and then wakes both loops, since
-    notifications sent while it was away are gone. Checks the connection every
+    Reconnects with backoff when the connection is lost and then wakes both loops and calls
+    `reconnected`, since notifications sent while it was away are gone. Checks the connection every
     `health_interval` seconds, so a silently dead one is noticed.
     """
 
@@ -285,6 +285,7 @@ class Listener:
         deliver: Callable[[Notification], None],
         health_interval: float,
         wants: Callable[[int], bool] = lambda codes: True,
+        reconnected: Callable[[], None] = lambda: None,
     ) -> None:
         self._connect = connect
         self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
@@ -294,6 +295,7 @@ class Listener:
         self._handoff_to = f"{len(identity)}:{identity}:"
         self._deliver = deliver
         self._wants = wants
+        self._reconnected = reconnected
         self._health_interval = health_interval
         self._task: asyncio.Task[None] | None = None
         #: Set while the listen connection is up (for tests and health checks).
@@ -332,6 +334,7 @@ class Listener:
                         logger.info("listening for notifications again")
                         self._deliver(TASKS)
                         self._deliver(JOBS)
+                        self._reconnected()
                         backoff = 0.05
                     await self._receive(conn)
                 except (psycopg.Error, OSError, StoreUnavailableError, TimeoutError) as exc:

@@ -393,6 +393,14 @@ EXTEND_LEASES = """
 """Renew leases this worker holds; a job it lost is not touched (fenced like completion).
 Confirms that a job handed over to it started: it counts the attempt and sets started_at."""
 
+REDELIVER_HANDOFFS = f"""
+    UPDATE {{schema}}.jobs SET lease_until = now() + %(lease)s
+    WHERE worker_id = %(worker_id)s AND state = 'running' AND started_at IS NULL
+    RETURNING {JOB_COLUMNS}
+"""
+"""The jobs handed over to this worker and not yet confirmed, their leases renewed (so that
+none is rescued while the worker starts it): the hand-overs it may have missed."""
+
 WITHDRAW_OFFERS = "DELETE FROM {schema}.offers WHERE worker_id = %(worker_id)s"
 """Take back a worker's offers (it stops)."""
 

@@ -37,6 +37,7 @@ class Statements:
     ACQUIRE_JOBS: bytes
     COMPLETE_JOBS: bytes
     EXTEND_LEASES: bytes
+    REDELIVER_HANDOFFS: bytes
     WITHDRAW_OFFERS: bytes
     EXPIRED_JOBS: bytes
     CANCEL_JOB: bytes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
@@ -132,7 +134,10 @@ class PostgresStore(TaskMethods, BaseStore):
         self.timeout = timeout
         self.channel = channel_name(schema)
         self.identity: str | None = None
-        self._offered = False  # its claims offered free slots: withdraw them at shutdown
+        # The lease of the jobs handed to this worker, once its claims offered free slots
+        # (None until then): they are withdrawn at shutdown.
+        self._offered_lease: timedelta | None = None
+        self._redelivery: asyncio.Task[None] | None = None
         self._sql = Statements.for_schema(schema)
         self._copy_statement = sql.SQL("COPY {}.jobs ({}) FROM STDIN (FORMAT BINARY)").format(
             sql.Identifier(schema), sql.SQL(", ").join(map(sql.Identifier, NEW_JOB_NAMES))
@@ -170,6 +175,7 @@ class PostgresStore(TaskMethods, BaseStore):
             listener = Listener(
                 self.connect, self.channel, self._sender, identity, self._on_channel,
                 health_interval=self.poll_interval, wants=self.wants_event,
+                reconnected=self._on_reconnect,
             )  # fmt: skip
             try:
                 await listener.start()
@@ -180,8 +186,12 @@ class PostgresStore(TaskMethods, BaseStore):
 
     async def shutdown(self) -> None:
         await self._outbox.drain()
-        if self._offered:
-            self._offered = False
+        if self._redelivery is not None:
+            self._redelivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._redelivery
+        if self._offered_lease is not None:
+            self._offered_lease = None
             try:
                 await self._db.fetch(self._sql.WITHDRAW_OFFERS, {"worker_id": self.identity})
             except (psycopg.Error, StoreUnavailableError) as exc:  # they lapse on their own
@@ -416,7 +426,7 @@ class PostgresStore(TaskMethods, BaseStore):
             "worker_id": worker_id,
             "lease_until": now + lease,
             "lease": lease,
-            "offer_for": self._offer_for(worker_id),
+            "offer_for": self._offer_for(worker_id, lease),
         }
         rows = await self._db.fetch(self._sql.ACQUIRE_JOBS, params)
         order = {alias: i for i, alias in enumerate(aliases)}
@@ -431,15 +441,39 @@ class PostgresStore(TaskMethods, BaseStore):
             await self._write_outcomes(None, broken, [worker_id] * len(broken))
         return acquired
 
-    def _offer_for(self, worker_id: str) -> timedelta | None:
+    def _offer_for(self, worker_id: str, lease: timedelta) -> timedelta | None:
         """How long the slots a claim leaves free are offered to pushers: until two polls
         from now (an idle worker claims at every poll, and so renews its offer); None (no
         offer) while this process cannot hear a hand-over, or claims for another worker."""
         listener = self._listener
         if listener is None or not listener.connected.is_set() or worker_id != self.identity:
             return None
-        self._offered = True
+        self._offered_lease = lease
         return timedelta(seconds=2 * self.poll_interval)
+
+    def _on_reconnect(self) -> None:
+        """The listener is back: hand-overs sent while it was away never arrived. Deliver
+        them again, from the jobs still waiting unconfirmed under this worker's lease."""
+        if self._offered_lease is not None and self._redelivery is None:
+            self._redelivery = asyncio.get_running_loop().create_task(self._redeliver())
+
+    async def _redeliver(self) -> None:
+        params = {"worker_id": self.identity, "lease": self._offered_lease}
+        try:
+            rows = await self._db.fetch(self._sql.REDELIVER_HANDOFFS, params)
+        except (psycopg.Error, StoreUnavailableError) as exc:  # their leases run out
+            logger.warning("could not look for hand-overs missed while not listening: %s", exc)
+            rows = []
+        finally:
+            self._redelivery = None
+        for row in rows:
+            try:
+                job = self._codec.decode_job(row)
+            except Exception as exc:
+                logger.error("ignored a hand-over that cannot be read: %s", exc)
+                continue
+            as_pushed = job.evolve(state=JobState.PENDING, worker_id=None, lease_until=None)
+            self.notify(Notification("handoff", {"job": as_pushed}))
 
     def _on_channel(self, notification: Notification) -> None:
         """Deliver a channel notification, decoding the job of a hand-over."""
