@@ -67,11 +67,13 @@ async def offer(worker: PostgresStore, free: int = 1) -> None:
     assert acquired.jobs == []
 
 
-async def hand_over(worker: PostgresStore, pusher: PostgresStore, job: Job) -> Job:
+async def hand_over(
+    worker: PostgresStore, pusher: PostgresStore, job: Job, announce: bool = False
+) -> Job:
     """Push `job` while `worker` is idle: the job as handed over to it."""
     jobs = handed(worker)
     await offer(worker)
-    await pusher.add_jobs([job])
+    await pusher.add_jobs([job], announce=announce)
     await wait_for(jobs)
     return jobs[0]
 
@@ -436,3 +438,23 @@ async def test_a_hand_over_sent_while_the_worker_was_not_listening_arrives_once_
             job.id,
         )
         assert row == (True,)  # leased anew: it is not rescued while the worker starts it
+
+
+async def test_a_job_handed_over_is_announced_to_every_process_but_wakes_no_other_worker(
+    postgres_dsn: str, stores: tuple[PostgresStore, PostgresStore]
+) -> None:
+    worker, pusher = stores
+    async with open_postgres_store(postgres_dsn, schema=worker.schema) as bystander:
+        heard: list[Notification] = []
+        bystander.set_notification_handler(heard.append, lambda codes: True)
+        handed_over = await hand_over(worker, pusher, Job.from_func(FN), announce=True)
+        waiting = Job.from_func(FN, scheduled_at=utcnow() + timedelta(hours=1))
+        await pusher.add_jobs([waiting], announce=True)  # not due: not handed over
+        with anyio.fail_after(5):
+            while len([n for n in heard if n.kind == "event"]) < 2:
+                await asyncio.sleep(0.001)
+        assert [(n.kind, n.payload and n.payload["job_id"]) for n in heard] == [
+            ("event", handed_over.id),
+            ("jobs", None),
+            ("event", waiting.id),
+        ]

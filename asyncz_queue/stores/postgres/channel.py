@@ -7,7 +7,9 @@ available), `h:<length>:<worker>:<job row>` (a job handed over to that worker: s
 (events of one code about jobs, one row of `JOB_ROW` values each). `<codes>` is the bitwise
 OR of the event codes inside. A push sends either its `JOB_PUSHED` events, which wake the
 workers that receive them, or (when not every job was inserted) a `j:`: one message, not
-two, so the pushing process also reads back one message of its own instead of two.
+two, so the pushing process also reads back one message of its own instead of two. An
+event message with a `q` first (`qr:`, `qe:`) is quiet: its `JOB_PUSHED` wakes nobody (the
+job was handed over to a worker: nothing is left for the others to claim).
 
 A store ignores without decoding its own messages (it delivered them locally at once) and
 event messages whose codes nobody in its process wants (`BaseStore.wants_event`): every
@@ -363,6 +365,9 @@ class Listener:
     def dispatch(self, message: str) -> None:
         """Turn one channel message into notifications for this process."""
         kind, _, rest = message.partition(":")
+        quiet = kind == "qr" or kind == "qe"
+        if quiet:
+            kind = kind[1]
         if kind == "j" or kind == "t":
             if rest != self._sender:
                 self._deliver(JOBS if kind == "j" else TASKS)
@@ -381,7 +386,7 @@ class Listener:
             header, _, body = rest.partition(":")
             try:
                 codes = int(header)
-                if codes & JOB_PUSHED:
+                if codes & JOB_PUSHED and not quiet:
                     self._deliver(JOBS)  # jobs were pushed: the announcement is the wake-up
                 if not self._wants(codes):
                     return
