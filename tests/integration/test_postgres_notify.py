@@ -318,6 +318,23 @@ def test_a_listener_reads_only_the_event_messages_whose_codes_its_process_wants(
     assert "malformed" in caplog.text
 
 
+def test_a_quiet_announcement_is_read_like_any_but_wakes_no_worker() -> None:
+    delivered: list[Notification] = []
+    listener = Listener(lambda: None, "chan", "me", "mine", delivered.append, 10.0)
+    job = Job.from_func(FN)
+    rows = pack_job_events(JOB_PUSHED, [job], "theirs", "other")
+    dicts = pack_events([JobEvent(code=JOB_PUSHED, scheduler_identity="x", job_id=job.id)], "o")
+    for message in rows + dicts:
+        listener.dispatch("q" + message)  # as a push handed over sends them
+    assert [(n.kind, n.payload and n.payload["job_id"]) for n in delivered] == [
+        ("event", job.id),
+        ("event", job.id),
+    ]
+    listener.dispatch("q" + rows[0][2:])  # no such kind as "q" alone: ignored
+    listener.dispatch(rows[0])
+    assert [n.kind for n in delivered[2:]] == ["jobs", "event"]
+
+
 async def test_a_scheduler_wants_remote_job_ends_while_a_reference_waits() -> None:
     scheduler = AsyncIOScheduler()
     assert not scheduler._wants_remote(JOB_SUCCEEDED)
