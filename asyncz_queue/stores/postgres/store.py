@@ -472,8 +472,7 @@ class PostgresStore(TaskMethods, BaseStore):
             except Exception as exc:
                 logger.error("ignored a hand-over that cannot be read: %s", exc)
                 continue
-            as_pushed = job.evolve(state=JobState.PENDING, worker_id=None, lease_until=None)
-            self.notify(Notification("handoff", {"job": as_pushed}))
+            self.notify(Notification("handoff", {"job": _unclaimed(job)}))
 
     def _on_channel(self, notification: Notification) -> None:
         """Deliver a channel notification, decoding the job of a hand-over."""
@@ -560,9 +559,7 @@ class PostgresStore(TaskMethods, BaseStore):
                 if job is None:
                     continue
                 if job.started_at is None:  # handed over, never started: not an attempt
-                    after.append(
-                        job.evolve(state=JobState.PENDING, worker_id=None, lease_until=None)
-                    )
+                    after.append(_unclaimed(job))
                     continue
                 error = JobError.lost(f"the lease of worker {job.worker_id} ran out")
                 changed = job.after_failure(error, now)
@@ -585,3 +582,8 @@ class PostgresStore(TaskMethods, BaseStore):
         params = {"before": finished_before, "limit": limit}
         [(pruned,)] = await self._db.fetch(self._sql.PRUNE_JOBS, params)
         return int(pruned)
+
+
+def _unclaimed(job: Job) -> Job:
+    """A job handed over and never started, as it was pushed: waiting, leased to nobody."""
+    return job.evolve(state=JobState.PENDING, worker_id=None, lease_until=None)
