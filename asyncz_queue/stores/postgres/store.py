@@ -75,6 +75,11 @@ def _plain(jobs: Sequence[Job]) -> bool:
     )
 
 
+def _unclaimed(job: Job) -> Job:
+    """A job handed over and never started, as it was pushed: waiting, leased to nobody."""
+    return job.evolve(state=JobState.PENDING, worker_id=None, lease_until=None)
+
+
 def _fetch_on(connection: Any) -> Fetch:
     """`Database.fetch` on the caller's own connection (inside its transaction)."""
     if not isinstance(connection, psycopg.AsyncConnection):
@@ -582,8 +587,3 @@ class PostgresStore(TaskMethods, BaseStore):
         params = {"before": finished_before, "limit": limit}
         [(pruned,)] = await self._db.fetch(self._sql.PRUNE_JOBS, params)
         return int(pruned)
-
-
-def _unclaimed(job: Job) -> Job:
-    """A job handed over and never started, as it was pushed: waiting, leased to nobody."""
-    return job.evolve(state=JobState.PENDING, worker_id=None, lease_until=None)
