@@ -16,6 +16,10 @@ other tenants take wall time but not CPU time):
 - live: add N date tasks due now to a running scheduler and time from the first add until
   the last task ran (end-to-end rate, what an application sees).
 
+Below each table, a floor for coroutine jobs: N bare asyncio tasks (create one per job and
+run it; no scheduler at all), beside the time per job that 5x the faster peer's run rate
+leaves. No scheduler that gives each job an asyncio task runs faster than the first.
+
     .venv/bin/python benchmarks/bench_scheduler.py [--tasks 10000] [--rounds 3] [--kind both]
 """
 
@@ -125,6 +129,26 @@ async def apscheduler(n: int, paused: bool, job: Callable[[], object], run: bool
     return added - began, finished - added, finished_cpu - added_cpu
 
 
+async def bare_tasks(n: int) -> float:
+    """Seconds to create `n` asyncio tasks of `tick` and run them to their end."""
+    _arm(n)
+    create_task = asyncio.get_running_loop().create_task
+    began = time.perf_counter()
+    for _ in range(n):
+        create_task(tick())
+    await asyncio.wait_for(done.wait(), 120)
+    return time.perf_counter() - began
+
+
+def floor(n: int, rounds: int) -> float:
+    """Median µs per job of `bare_tasks`."""
+    seconds = []
+    for _ in range(rounds):
+        gc.collect()
+        seconds.append(asyncio.run(bare_tasks(n)))
+    return statistics.median(seconds) / n * 1e6
+
+
 #: Each adds `n` tasks (to a paused scheduler if `paused`) and, with `run`, resumes it and
 #: waits for every job to run.
 CONTENDERS: dict[str, Callable[..., Awaitable[Timings]]] = {
@@ -189,6 +213,12 @@ def main() -> None:
         leanest = min(cpu for name, (*_, cpu) in rows.items() if name != "asyncz_queue")
         ours_cpu = rows["asyncz_queue"][3]
         print(f"ratio run CPU per job, leanest peer / ours: {leanest / ours_cpu:.1f}x")
+        if kind == "coroutine":
+            fastest = max(rate[1] for name, rate in rows.items() if name != "asyncz_queue")
+            print(
+                f"floor: a bare asyncio task per job takes {floor(n, args.rounds):.1f} µs; "
+                f"5x the faster peer's run rate leaves {1e6 / (5 * fastest):.1f} µs per job"
+            )
         print()
 
 
