@@ -233,7 +233,13 @@ class Worker:
             store_name, jobs = self._outcomes.popitem()
             store = self.scheduler.stores[store_name]
             try:
-                written = await store.complete_jobs(self.scheduler.identity, jobs)
+                try:
+                    written = await store.complete_jobs(self.scheduler.identity, jobs)
+                except SerializationError:
+                    written = []
+                    while jobs:  # one by one: only the outcome the store refuses fails
+                        written += await self._complete_alone(store, jobs[0])
+                        del jobs[0]
             except BaseException:
                 self._outcomes[store_name] = jobs + self._outcomes.get(store_name, [])
                 raise
@@ -247,6 +253,29 @@ class Worker:
             announce = self.scheduler.wants(_OUTCOME_CODES, store_name)
             for job in written:
                 self._report(store_name, job, announce)
+
+    async def _complete_alone(self, store: Any, job: Job) -> list[Job]:
+        """Write one outcome; one the store cannot keep (`SerializationError`) is written as
+        the attempt's failure instead, so that it neither blocks the other outcomes nor
+        leaves its job running. An outcome refused even so is dropped with an error: the
+        job's lease runs out and the store rescues it."""
+        identity = self.scheduler.identity
+        try:
+            return await store.complete_jobs(identity, [job])
+        except SerializationError as exc:
+            refused = JobError.from_exception(
+                SerializationError(f"the outcome of the attempt could not be stored: {exc}")
+            )
+            # `job` as it ran (its result and error dropped), failing this attempt.
+            ran = job.evolve(state=JobState.RUNNING, result=None, error_type=None, error=None)
+            failed = ran.after_failure(refused, utcnow())
+        try:
+            return await store.complete_jobs(identity, [failed])
+        except SerializationError:
+            logger.exception(
+                "could not record any outcome of job %s; its lease will run out", job.id
+            )
+            return []
 
     async def _confirm(self) -> None:
         """Tell the stores that the jobs they handed over started (renewing their leases):

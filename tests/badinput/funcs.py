@@ -28,3 +28,11 @@ def raise_system_exit_sync() -> None:
 
 def raise_keyboard_interrupt_sync() -> None:
     raise KeyboardInterrupt("pressed ^C inside a threaded job")
+
+
+class NulError(ValueError):
+    """An exception whose text holds NUL characters, as C libraries' messages may."""
+
+
+async def raise_with_nul() -> None:
+    raise NulError("bad byte \x00 in the middle\x00")

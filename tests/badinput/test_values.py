@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from asyncz_queue.exceptions import ConflictIdError, SerializationError
-from asyncz_queue.jobs import Job, JobState
+from asyncz_queue.jobs import Job, JobError, JobState
 from asyncz_queue.serializers import JSONSerializer
 from asyncz_queue.stores.base import BaseStore
 from asyncz_queue.tasks import Task
@@ -152,6 +152,36 @@ async def test_nul_character_in_an_id_is_round_tripped_or_refused_clearly(
         assert "NUL" in str(exc) or "\\x00" in str(exc) or "0x00" in str(exc)
     else:
         assert (await store.get_job("nul\x00id")).id == stored.id
+
+
+async def test_a_failure_whose_text_holds_nul_characters_is_written(store: BaseStore) -> None:
+    # PostgreSQL text cannot hold NUL: the store escapes it instead of refusing the outcome
+    # (refused, it used to hold up every other outcome of the worker's batch).
+    pushed = job()
+    await store.add_jobs([pushed])
+    [running] = (await store.acquire_jobs("w", {"default": 1}, T0, 30)).jobs
+    error = JobError("bad\x00Type", "bad byte \x00 here", "Traceback \x00 (most recent call)")
+    assert len(await store.complete_jobs("w", [running.after_failure(error, T0)])) == 1
+    stored = await store.get_job(pushed.id)
+    assert stored.state is JobState.FAILED
+    assert stored.error is not None and stored.error.startswith("bad byte ")
+    assert stored.error.endswith(" here") and stored.error_type is not None
+    assert stored.errors == ("Traceback \x00 (most recent call)",)  # JSON holds NUL
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_a_job_failing_with_nul_in_its_message_holds_up_no_other_outcome(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    dsn = request.getfixturevalue("postgres_dsn") if kind == "postgres" else None
+    async with running_scheduler(kind, dsn) as scheduler:
+        bad = await scheduler.push("tests.badinput.funcs:raise_with_nul")
+        good = await scheduler.push(FN, "fine")
+        assert await good.result(timeout=10) == "fine"
+        failed = await bad.wait(timeout=10)
+        assert failed.state is JobState.FAILED
+        assert failed.error_type == "tests.badinput.funcs.NulError"
+        assert failed.error is not None and "in the middle" in failed.error
 
 
 #: Values JSON does not give back as they were: a nested tuple, a key that is not a string.

@@ -303,9 +303,14 @@ def _json_object(values: dict[str, Any]) -> str:
 
 
 def _text(value: str | None) -> str | None:
-    """An exception's text, storable: lone surrogates (undecodable bytes) become escapes
-    instead of failing the whole write, since PostgreSQL text must be valid UTF-8."""
-    if value is None or value.isascii():
+    """An exception's text, storable: NUL characters and lone surrogates (undecodable
+    bytes) become escapes instead of failing the whole write, since PostgreSQL text holds
+    neither."""
+    if value is None:
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    if value.isascii():
         return value
     try:
         value.encode()
