@@ -76,6 +76,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def require_aware(value: datetime | None) -> datetime | None:
+    """`value` unchanged; `ValueError` when it is a naive datetime (a validator of models)."""
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(
+            f"{value.isoformat()} has no timezone; pass an aware datetime "
+            "(for example datetime.now(UTC) or dt.replace(tzinfo=ZoneInfo(...)))"
+        )
+    return value
+
+
 def exception_names(exc_type: type[BaseException]) -> set[str]:
     """The names a `retry_on` entry may use for `exc_type` or one of its bases."""
     names: set[str] = set()
@@ -162,15 +172,9 @@ class Job(BaseModel):
     error: str | None = None
     errors: tuple[str, ...] = ()
 
-    @field_validator("scheduled_at", "created_at", "started_at", "completed_at", "lease_until")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.utcoffset() is None:
-            raise ValueError(
-                f"{value.isoformat()} has no timezone; pass an aware datetime "
-                "(for example datetime.now(UTC) or dt.replace(tzinfo=ZoneInfo(...)))"
-            )
-        return value
+    _aware = field_validator(
+        "scheduled_at", "created_at", "started_at", "completed_at", "lease_until"
+    )(require_aware)
 
     @classmethod
     def from_func(

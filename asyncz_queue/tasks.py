@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 from asyncz_queue.jobs import (
     INT32_MAX,
@@ -16,6 +16,7 @@ from asyncz_queue.jobs import (
     PENDING_JOB,
     Job,
     new_id,
+    require_aware,
 )
 from asyncz_queue.triggers import BaseTrigger, trigger_from_dict
 
@@ -62,6 +63,8 @@ class Task(BaseModel):
     retry_backoff: float = Field(default=1.0, ge=0, le=MAX_BACKOFF)
     retry_backoff_max: float = Field(default=300.0, ge=0, le=MAX_BACKOFF)
     timeout: float | None = Field(default=None, gt=0)
+
+    _aware = field_validator("next_run_time")(require_aware)
 
     @property
     def paused(self) -> bool:

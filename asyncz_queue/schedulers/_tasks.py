@@ -153,7 +153,7 @@ class TaskAPI:
         return values
 
     def _add_pending(self, values: dict[str, Any], replace_existing: bool) -> Task:
-        task = Task.model_validate({"next_run_time": None, **values})
+        task = _pending_task(values)
         self.store(task.store).check_task(task)
         duplicate = [i for i, (v, _) in enumerate(self._pending_tasks) if v["id"] == task.id]
         if duplicate and not replace_existing:
@@ -177,9 +177,12 @@ class TaskAPI:
         return task
 
     async def _add_pending_tasks(self) -> None:
-        pending, self._pending_tasks = self._pending_tasks, []
-        for values, replace_existing in pending:
+        # One at a time, each let go once stored: when one fails (its id is taken in the
+        # store, say), `start()` raises and the rest are still there for the next try.
+        while self._pending_tasks:
+            values, replace_existing = self._pending_tasks[0]
             await self._store_task(values, replace_existing)
+            del self._pending_tasks[0]
 
     def task(
         self, trigger: BaseTrigger | str | None = None, **options: Any
@@ -218,13 +221,21 @@ class TaskAPI:
 
     # ---- lookup ----------------------------------------------------------------------
 
+    def _pending_index(self, task_id: str, store: str | None) -> int | None:
+        """Where the task `task_id` waits among those added before `start()` (None: not
+        there, or the scheduler runs and they are stored)."""
+        if not self.running:
+            for index, (values, _) in enumerate(self._pending_tasks):
+                if values["id"] == task_id and store in (None, values["store"]):
+                    return index
+        return None
+
     async def _find(self, task_id: str, store: str | None) -> Task:
+        index = self._pending_index(task_id, store)
+        if index is not None:
+            return _pending_task(self._pending_tasks[index][0])
         if store is not None:
             return await self.store(store).get_task(task_id)
-        if not self.running:
-            for values, _ in self._pending_tasks:
-                if values["id"] == task_id:
-                    return Task.model_validate({"next_run_time": None, **values})
         for candidate in self.stores.values():
             try:
                 return await candidate.get_task(task_id)
@@ -244,8 +255,9 @@ class TaskAPI:
             tasks += await self.store(name).get_tasks()
         if not self.running:
             tasks += [
-                Task.model_validate({"next_run_time": None, **values})
+                _pending_task(values)
                 for values, _ in self._pending_tasks
+                if store in (None, values["store"])
             ]
         return tasks
 
@@ -261,6 +273,13 @@ class TaskAPI:
             self.check_executor(changes["executor"])
         if "id" in changes and changes["id"] != task.id:
             raise ValueError("a task's id cannot be changed")
+        index = self._pending_index(task_id, store)
+        if index is not None:  # added before start(): stored with its changes at start()
+            values, replace_existing = self._pending_tasks[index]
+            updated = _pending_task({**values, **changes})
+            self._pending_tasks[index] = ({**values, **changes}, replace_existing)
+            self._task_event(constants.TASK_MODIFIED, updated.id, updated.store)
+            return updated
         updated = Task.model_validate({**task.model_dump(), "trigger": task.trigger, **changes})
         await self.store(updated.store).update_task(updated)
         self._task_event(constants.TASK_MODIFIED, updated.id, updated.store)
@@ -302,7 +321,11 @@ class TaskAPI:
     async def delete_task(self, task_id: str, store: str | None = None) -> None:
         """Delete a task; `TaskLookupError` if there is none."""
         task = await self._find(task_id, store)
-        await self.store(task.store).delete_task(task_id)
+        index = self._pending_index(task_id, store)
+        if index is not None:
+            del self._pending_tasks[index]
+        else:
+            await self.store(task.store).delete_task(task_id)
         self._task_event(constants.TASK_REMOVED, task_id, task.store)
 
     async def remove_all_tasks(self, store: str | None = None) -> None:
@@ -311,8 +334,9 @@ class TaskAPI:
         for name in names:
             await self.store(name).remove_all_tasks()
             self._task_event(constants.ALL_TASKS_REMOVED, None, name)
-        if store is None:
-            self._pending_tasks.clear()
+        self._pending_tasks = [
+            entry for entry in self._pending_tasks if store not in (None, entry[0]["store"])
+        ]
 
     async def preview_task_runs(
         self, task_id: str, count: int = 10, store: str | None = None
@@ -322,3 +346,8 @@ class TaskAPI:
         if task.next_run_time is None:
             return []
         return preview_fire_times(task.trigger, self.timezone, count, now=task.next_run_time)
+
+
+def _pending_task(values: dict[str, Any]) -> Task:
+    """The task that `values`, added before `start()`, describe (paused until stored)."""
+    return Task.model_validate({"next_run_time": None, **values})

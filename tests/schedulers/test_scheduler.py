@@ -502,6 +502,74 @@ async def test_tasks_added_before_start_are_stored_at_start() -> None:
         assert all(t.next_run_time is not None for t in tasks)
 
 
+async def test_tasks_added_before_start_can_be_changed_and_deleted_before_start() -> None:
+    scheduler = AsyncIOScheduler(
+        stores={"default": {"type": "memory"}, "other": {"type": "memory"}}
+    )
+    for task_id in ("a", "b", "c"):
+        await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id=task_id)
+    await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="d", store="other")
+    assert (await scheduler.update_task("a", name="renamed")).name == "renamed"
+    assert (await scheduler.pause_task("b")).paused
+    await scheduler.delete_task("c")
+    with pytest.raises(TaskLookupError):
+        await scheduler.get_task("c")
+    assert (await scheduler.get_task("d", store="other")).store == "other"
+    with pytest.raises(TaskLookupError):
+        await scheduler.get_task("d", store="default")
+    assert {t.id for t in await scheduler.get_tasks(store="default")} == {"a", "b"}
+    await scheduler.remove_all_tasks(store="other")
+    assert {t.id for t in await scheduler.get_tasks()} == {"a", "b"}
+    async with scheduler:
+        assert {t.id for t in await scheduler.get_tasks()} == {"a", "b"}
+        assert (await scheduler.get_task("a")).name == "renamed"
+        assert not (await scheduler.get_task("a")).paused
+        assert (await scheduler.get_task("b")).paused  # stored paused, as changed
+
+
+async def test_a_start_refused_for_a_taken_task_id_keeps_the_other_pending_tasks() -> None:
+    scheduler = AsyncIOScheduler()
+    async with scheduler:
+        await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="x")
+    # The memory store keeps "x" while the scheduler is stopped: only start() can tell.
+    await scheduler.add_task(funcs.add, "interval", hours=2, args=[1, 2], id="x")
+    await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="y")
+    with pytest.raises(ConflictIdError, match="x"):
+        await scheduler.start()
+    assert not scheduler.running
+    assert {t.id for t in await scheduler.get_tasks()} >= {"x", "y"}
+    await scheduler.delete_task("x")  # the one added while stopped
+    async with scheduler:
+        assert {t.id for t in await scheduler.get_tasks()} == {"x", "y"}
+        assert (await scheduler.get_task("x")).trigger.interval.total_seconds() == 3600
+
+
+@pytest.mark.parametrize("started", [False, True])
+async def test_a_naive_next_run_time_is_refused_and_stores_nothing(started: bool) -> None:
+    # Stored, it could not be compared with any aware time: every fire loop round failed.
+    scheduler = AsyncIOScheduler()
+    if started:
+        await scheduler.start()
+    try:
+        with pytest.raises(ValueError, match="has no timezone"):
+            await scheduler.add_task(
+                funcs.add,
+                "interval",
+                hours=1,
+                args=[1, 2],
+                id="n",
+                next_run_time=datetime(2030, 1, 1),
+            )
+        assert await scheduler.get_tasks() == []
+        await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="ok")
+        with pytest.raises(ValueError, match="has no timezone"):
+            await scheduler.update_task("ok", next_run_time=datetime(2030, 1, 1))
+        assert (await scheduler.get_task("ok")).next_run_time != datetime(2030, 1, 1)
+    finally:
+        if started:
+            await scheduler.shutdown()
+
+
 async def test_task_api_changes_lookups_and_errors() -> None:
     async with AsyncIOScheduler() as scheduler:
         task = await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="t1")
