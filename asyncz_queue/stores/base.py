@@ -299,14 +299,14 @@ class BaseStore(ABC):
     def stored_arguments(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], what: str
     ) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-        """`args` and `kwargs` as the serializer gives them back, or None when they come back
-        equal (JSON turns tuples into lists and keys into strings). For a store that keeps
-        objects (the memory store), so that a job sees the arguments it would see after a
-        database. `SerializationError` names `what` when they cannot be stored."""
+        """`args` and `kwargs` as the serializer gives them back (JSON turns tuples into
+        lists, keys into strings and enums into their values), or None when there are none.
+        For a store that keeps objects (the memory store): a job sees the arguments it would
+        see after a database, and none the caller changes after the push (a list reused
+        for the next job, say). `SerializationError` names `what` when they cannot be
+        stored."""
         if not args and not kwargs:
             return None
         loaded_args = tuple(self.serializer.stored(args, f"the arguments of {what}"))
         loaded_kwargs = self.serializer.stored(kwargs, f"the keyword arguments of {what}")
-        if loaded_args == args and loaded_kwargs == kwargs:
-            return None
         return loaded_args, loaded_kwargs

@@ -5,6 +5,7 @@ Each case runs against both stores (the `store` fixture: memory, then PostgreSQL
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 
 import pytest
@@ -206,6 +207,27 @@ async def test_every_store_gives_arguments_back_as_json_does(store: BaseStore) -
     )
     task = await store.get_task("t")
     assert (task.args, task.kwargs) == (AS_STORED_ARGS, AS_STORED_KWARGS)
+
+
+class Colour(enum.IntEnum):
+    RED = 1
+
+
+async def test_arguments_changed_by_the_caller_after_the_push_stay_as_pushed(
+    store: BaseStore,
+) -> None:
+    rows, config = [1, 2, 3], {"limit": 10}
+    pushed = job(args=(rows, Colour.RED), kwargs={"config": config})
+    trigger = IntervalTrigger(seconds=10, start_at=T0)
+    await store.add_jobs([pushed])
+    await store.add_task(Task(id="t", fn=FN, trigger=trigger, args=(rows,), kwargs={"c": config}))
+    rows.clear()  # a buffer the caller reuses for the next push
+    config["limit"] = 99
+    stored = await store.get_job(pushed.id)
+    assert stored.args == ([1, 2, 3], 1) and stored.kwargs == {"config": {"limit": 10}}
+    assert type(stored.args[1]) is int  # JSON keeps an enum's value, not the enum
+    task = await store.get_task("t")
+    assert (task.args, task.kwargs) == (([1, 2, 3],), {"c": {"limit": 10}})
 
 
 @pytest.mark.parametrize("kind", ["memory", pytest.param("postgres", marks=pytest.mark.postgres)])
