@@ -200,6 +200,10 @@ async def test_a_job_with_something_due_ahead_of_it_waits_its_turn(
     same = Job.from_func(FN, priority=5)
     await pusher.add_jobs([same])  # equal priority: `waiting` is first
     assert await stored(postgres_dsn, worker, same.id) == ("pending", 0, None, None)
+    # Scheduled before `waiting` but of a worse priority: `waiting` is still first.
+    earlier = Job.from_func(FN, priority=6, scheduled_at=utcnow() - timedelta(minutes=1))
+    await pusher.add_jobs([earlier])
+    assert await stored(postgres_dsn, worker, earlier.id) == ("pending", 0, None, None)
     urgent = Job.from_func(FN, priority=4)
     await pusher.add_jobs([urgent])  # ahead of everything waiting: straight to the worker
     await wait_for(jobs)

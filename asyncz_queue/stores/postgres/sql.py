@@ -130,9 +130,10 @@ _NEW_JOB_TAKEN = ", ".join(
 
 ADD_NEW_JOB = f"""
     -- The offer of an idle worker (see migration 0003), when the job may skip the queue:
-    -- nothing due for its executor is waiting at its priority or better, so it is next in
-    -- line anyway (looked up only for an offer found: most pushes find none). SKIP LOCKED:
-    -- an offer another push is taking is passed over.
+    -- nothing due for its executor waits ahead of it in claim order (a better priority, or
+    -- the same one and scheduled no later), so it is next in line anyway (looked up only
+    -- for an offer found: most pushes find none). SKIP LOCKED: an offer another push is
+    -- taking is passed over.
     WITH offer AS (
         SELECT o.worker_id, o.lease FROM {{schema}}.offers o
         WHERE %(handoff)s::text IS NOT NULL
@@ -140,8 +141,9 @@ ADD_NEW_JOB = f"""
           AND NOT EXISTS (
               SELECT FROM {{schema}}.jobs j
               WHERE j.executor = o.executor AND j.state IN ('pending', 'retrying')
-                AND j.scheduled_at <= %(scheduled_at)b::timestamptz
-                AND j.priority <= %(priority)b::int
+                AND j.priority <= %(priority)b::int AND j.scheduled_at <= now()
+                AND (j.priority < %(priority)b::int
+                     OR j.scheduled_at <= %(scheduled_at)b::timestamptz)
           )
         ORDER BY o.free DESC
         LIMIT 1
