@@ -254,6 +254,26 @@ async def test_max_instances_counts_jobs_of_the_same_batch(store: BaseStore) -> 
     assert [j.id for j in acquired.skipped] == [jobs[2].id]
 
 
+async def test_a_job_held_back_by_its_tasks_job_in_a_full_executor_is_not_skipped(
+    store: BaseStore,
+) -> None:
+    # The task's jobs wait in two executors (its executor changed meanwhile, say); the one
+    # in "a" cannot start, as "a" is full: its twin in "b" must not be skipped for it.
+    plain = job(priority=-1, executor="a")
+    in_a = task_job("t", at(0), executor="a")
+    in_b = task_job("t", at(1), executor="b", priority=1)
+    await store.add_jobs([plain, in_a, in_b])
+    ran: list[str] = []
+    for second in range(5, 9):
+        acquired = await store.acquire_jobs("w1", {"a": 1, "b": 1}, at(second), LEASE)
+        assert acquired.skipped == []
+        ran += [j.id for j in acquired.jobs]
+        done = [j.after_success(None, at(second)) for j in acquired.jobs]
+        await store.complete_jobs("w1", done)
+    assert sorted(ran) == sorted([plain.id, in_a.id, in_b.id])
+    assert (await store.get_job(in_b.id)).state is JobState.SUCCEEDED
+
+
 async def test_a_finished_instance_frees_its_slot(store: BaseStore) -> None:
     await store.add_jobs([task_job("t", T0)])
     [running] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs

@@ -270,9 +270,10 @@ ACQUIRE_JOBS = f"""
         FOR UPDATE
     ),
     -- allowed: the job fits under its task's max_instances after the running ones and the
-    -- ones of the same task ahead of it in this batch.
+    -- ones of the same task ahead of it in this batch, in any executor (whether they start
+    -- now or not: never too many).
     ranked AS (
-        SELECT c.*, (
+        SELECT c.*, coalesce(s.running, 0) AS running, (
             c.task_id IS NULL OR c.max_instances IS NULL
             OR coalesce(s.running, 0) + row_number() OVER (
                 PARTITION BY c.task_id ORDER BY c.priority, c.scheduled_at, c.seq
@@ -280,20 +281,27 @@ ACQUIRE_JOBS = f"""
         ) AS allowed
         FROM candidates c LEFT JOIN slots s ON s.task_id = c.task_id
     ),
-    -- taken: how many allowed jobs of the executor come up to and including this one.
+    -- taken: how many allowed jobs of the executor come up to and including this one;
+    -- ahead: how many of its task's jobs start before it in the same executor.
     counted AS (
         SELECT r.*, count(*) FILTER (WHERE r.allowed) OVER (
             PARTITION BY r.executor ORDER BY r.priority, r.scheduled_at, r.seq
-        ) AS taken
+        ) AS taken, count(*) FILTER (WHERE r.allowed) OVER (
+            PARTITION BY r.executor, r.task_id ORDER BY r.priority, r.scheduled_at, r.seq
+            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS ahead
         FROM ranked r
     ),
-    -- Start the first `n` allowed jobs; skip the not-allowed ones met before the n-th (as
-    -- a worker walking the queue would); leave the rest waiting.
+    -- Start the first `n` allowed jobs. Skip a job that is not allowed, met before the
+    -- n-th (as a worker walking the queue would), when its task is at its limit for sure:
+    -- by the jobs running and those of the same executor starting ahead of it. One held
+    -- back only by jobs of its task in another executor (which may not start now) waits.
     decided AS (
         SELECT c.id, c.task_id, c.max_instances, c.executor,
                (c.allowed AND c.taken <= l.n) AS take
         FROM counted c JOIN limits l ON l.alias = c.executor
-        WHERE (c.allowed AND c.taken <= l.n) OR (NOT c.allowed AND c.taken < l.n)
+        WHERE (c.allowed AND c.taken <= l.n)
+           OR (NOT c.allowed AND c.taken < l.n AND c.running + c.ahead >= c.max_instances)
     ),
     -- Offer the slots this claim leaves free to pushers (`ADD_NEW_JOB`), until %(offer_for)s
     -- from now; none when it is NULL. Every claim rewrites the offers of its executors, so
