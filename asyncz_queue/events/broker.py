@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from asyncz_queue.events.constants import ALL_EVENTS
@@ -39,12 +41,47 @@ def check_mask(mask: Any) -> int:
     return mask
 
 
-class _Subscription:
-    __slots__ = ("mask", "queue")
+class Subscription:
+    """What `EventBroker.subscribe` returns: an async iterator over the events in `mask`.
 
-    def __init__(self, mask: int) -> None:
+    It listens from the moment it is made, so the events published before its first
+    `__anext__` are kept for it too, and ends once the broker closes (after the events
+    queued by then) or when `aclose()` is called (or it is dropped).
+    """
+
+    __slots__ = ("__weakref__", "_broker", "mask", "queue")
+
+    def __init__(self, broker: EventBroker, mask: int) -> None:
         self.mask = mask
         self.queue: asyncio.Queue[SchedulerEvent | None] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self._broker: EventBroker | None = broker
+        broker._subscribed(self, True)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> SchedulerEvent:
+        if self._broker is not None:
+            event = await self.queue.get()
+            if event is not None:
+                return event
+            self._end()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop listening (the iteration ends)."""
+        self._end()
+
+    def __del__(self) -> None:
+        # Dropped by a consumer that stopped iterating (a `break`): stop queueing for it.
+        # RuntimeError: no loop runs any more to tell the stores that nobody listens.
+        with contextlib.suppress(RuntimeError):
+            self._end()
+
+    def _end(self) -> None:
+        broker, self._broker = self._broker, None
+        if broker is not None:
+            broker._subscribed(self, False)
 
     def put(self, event: SchedulerEvent | None) -> None:
         if self.queue.full():
@@ -63,7 +100,8 @@ class EventBroker:
 
     def __init__(self) -> None:
         self._listeners: list[tuple[Listener, int, bool]] = []
-        self._subscriptions: list[_Subscription] = []
+        # Weak: a subscription its consumer dropped (a `break`) ends with it (`__del__`).
+        self._subscriptions: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._pending: set[asyncio.Task[Any]] = set()
         self._mask = 0
         #: Called (without arguments) when `mask` changes.
@@ -109,17 +147,16 @@ class EventBroker:
         self._listeners = [entry for entry in self._listeners if entry[0] != callback]
         self._recompute_mask()
 
-    async def subscribe(self, mask: int = ALL_EVENTS) -> AsyncIterator[SchedulerEvent]:
-        """Yield every event whose code is in `mask` until the broker is closed."""
-        subscription = _Subscription(mask)
-        self._subscriptions.append(subscription)
+    def subscribe(self, mask: int = ALL_EVENTS) -> Subscription:
+        """Every event whose code is in `mask` from now until the broker is closed."""
+        return Subscription(self, mask)
+
+    def _subscribed(self, subscription: Subscription, listening: bool) -> None:
+        if listening:
+            self._subscriptions.add(subscription)
+        else:
+            self._subscriptions.discard(subscription)
         self._recompute_mask()
-        try:
-            while (event := await subscription.queue.get()) is not None:
-                yield event
-        finally:
-            self._subscriptions.remove(subscription)
-            self._recompute_mask()
 
     def publish(self, event: SchedulerEvent) -> None:
         """Deliver `event` now to sync listeners and subscribers; schedule async listeners."""

@@ -168,6 +168,19 @@ async def test_subscribe_yields_events_until_shutdown() -> None:
     assert received == [constants.JOB_PUSHED, constants.JOB_SUCCEEDED]
 
 
+async def test_a_subscription_listens_from_the_call_and_stops_when_left() -> None:
+    async with AsyncIOScheduler() as scheduler:
+        events = scheduler.subscribe(constants.JOB_PUSHED)
+        assert scheduler.wants(constants.JOB_PUSHED)
+        ref = await scheduler.push(funcs.add, 1, 2)  # before the first `__anext__`
+        async with asyncio.timeout(5):
+            async for event in events:
+                assert (event.code, event.job_id) == (constants.JOB_PUSHED, ref.job_id)
+                break
+        del events, event  # left: nothing queues for it any more
+        assert not scheduler.wants(constants.JOB_PUSHED)
+
+
 async def test_the_heartbeat_says_what_the_subscribers_listen_for_as_they_come_and_go() -> None:
     async def listens(scheduler: AsyncIOScheduler) -> int:
         [process] = await scheduler.store("default").get_processes()
