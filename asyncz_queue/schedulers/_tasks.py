@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -19,6 +21,9 @@ if TYPE_CHECKING:
     from asyncz_queue.events import SchedulerEvent
     from asyncz_queue.executors import BaseExecutor
     from asyncz_queue.stores import BaseStore
+
+
+logger = logging.getLogger("asyncz_queue.scheduler")
 
 
 class _Undefined:
@@ -189,8 +194,10 @@ class TaskAPI:
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator form of `add_task`: `@scheduler.task("cron", hour=3, id="nightly")`.
 
-        The task is added at `start()`, or at once when the scheduler already runs.
-        Returns the function unchanged.
+        The task is added at `start()`; when the scheduler already runs, at once, in the
+        background (a decorator cannot wait for the store), and a task that cannot be
+        stored (its id is taken, say) is logged as an error naming it. Invalid options
+        raise from the decorator itself. Returns the function unchanged.
         """
 
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -204,12 +211,20 @@ class TaskAPI:
                     self._store_task(values, replace_existing)
                 )
                 self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                task.add_done_callback(functools.partial(self._decorated, values["id"]))
             else:
                 self._add_pending(values, replace_existing)
             return fn
 
         return decorate
+
+    def _decorated(self, task_id: str, stored: asyncio.Task[Task]) -> None:
+        self._background.discard(stored)
+        if not stored.cancelled() and (error := stored.exception()) is not None:
+            logger.error(
+                "could not add the task %r of a @scheduler.task decorator: %s",
+                task_id, error, exc_info=error,
+            )  # fmt: skip
 
     def _task_event(self, code: int, task_id: str | None, store: str) -> None:
         if not self.wants(code, store):

@@ -769,3 +769,22 @@ async def test_decorator_on_a_module_level_function_adds_the_task_at_start() -> 
             while not decorated_app.runs:
                 await asyncio.sleep(0.01)
     assert decorated_app.nightly() == "ran"  # the function itself is unchanged
+
+
+async def test_the_decorator_on_a_running_scheduler_adds_the_task_and_logs_a_refusal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.ERROR, "asyncz_queue.scheduler")
+    async with AsyncIOScheduler() as scheduler:
+        await scheduler.add_task(funcs.add, "interval", hours=1, args=[1, 2], id="taken")
+        scheduler.task("interval", hours=2, id="new")(funcs.record)
+        scheduler.task("interval", hours=2, id="taken")(funcs.record)
+        async with asyncio.timeout(5):
+            while "taken" not in caplog.text or "new" not in {
+                t.id for t in await scheduler.get_tasks()
+            }:
+                await asyncio.sleep(0.001)
+        assert (await scheduler.get_task("taken")).fn.endswith(":add")  # kept
+    [record] = [r for r in caplog.records if "decorator" in r.getMessage()]
+    assert "could not add the task 'taken'" in record.getMessage()
+    assert record.exc_info is not None and record.exc_info[0] is ConflictIdError
