@@ -274,6 +274,18 @@ async def test_a_job_held_back_by_its_tasks_job_in_a_full_executor_is_not_skippe
     assert (await store.get_job(in_b.id)).state is JobState.SUCCEEDED
 
 
+async def test_an_outcome_counts_as_written_only_for_its_own_worker_and_value(
+    store: BaseStore,
+) -> None:
+    await store.add_jobs([job()])
+    [running] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs
+    done = running.after_success(1, at(1))
+    assert len(await store.complete_jobs("w1", [done])) == 1
+    assert await store.complete_jobs("w1", [done.evolve(result=2)]) == []
+    assert await store.complete_jobs("w2", [done]) == []
+    assert (await store.get_job(running.id)).result == 1
+
+
 async def test_a_finished_instance_frees_its_slot(store: BaseStore) -> None:
     await store.add_jobs([task_job("t", T0)])
     [running] = (await store.acquire_jobs("w1", {"default": 1}, T0, LEASE)).jobs

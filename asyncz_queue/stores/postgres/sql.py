@@ -366,13 +366,18 @@ COMPLETE_JOBS = (
         RETURNING j.id, j.task_id, j.max_instances, o.state
     ),
     -- An outcome already stored (a retry of a write whose reply was lost, or a batch the
-    -- caller wrote again after cancelling it) counts as written, and changes nothing.
+    -- caller wrote again after cancelling it) counts as written, and changes nothing: the
+    -- same end of the same attempt, with the same result or error.
     already AS (
         SELECT j.id FROM {schema}.jobs j JOIN outcomes o ON o.id = j.id
         WHERE j.state = o.state AND j.state <> 'running' AND j.attempts = o.attempts
           AND j.scheduled_at = o.scheduled_at
           AND j.completed_at IS NOT DISTINCT FROM o.completed_at
           AND j.worker_id IS NOT DISTINCT FROM o.worker_id
+          AND (j.worker_id IS NULL OR j.worker_id = o.fence_worker)
+          AND j.result IS NOT DISTINCT FROM o.result
+          AND j.result_bytes IS NOT DISTINCT FROM o.result_bytes
+          AND j.error IS NOT DISTINCT FROM o.error
     ),
     freed AS (
         SELECT task_id, count(*) AS n FROM written
