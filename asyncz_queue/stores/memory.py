@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -55,8 +55,9 @@ class MemoryStore(BaseStore):
         self._unique: dict[str, str] = {}
         self._fires: dict[tuple[str, datetime], str] = {}
         self._running_ids: set[str] = set()
-        # Finished jobs in completion order, for pruning without a scan.
-        self._finished: deque[tuple[datetime, str]] = deque()
+        # Finished jobs by completion time (a heap), for pruning without a scan: outcomes
+        # are recorded in batches and by several workers, not in the order of their times.
+        self._finished: list[tuple[datetime, str]] = []
 
     # ---- tasks -----------------------------------------------------------------------
 
@@ -236,6 +237,8 @@ class MemoryStore(BaseStore):
         self, state: JobState | None = None, task_id: str | None = None, limit: int = 100
     ) -> list[Job]:
         found: list[Job] = []
+        if limit <= 0:
+            return found
         for job in reversed(self._jobs.values()):
             if (state is None or job.state == state) and (
                 task_id is None or job.task_id == task_id
@@ -325,7 +328,7 @@ class MemoryStore(BaseStore):
         fields = job.__dict__
         job_id, unique_key = fields["id"], fields["unique_key"]
         self._jobs[job_id] = job
-        self._finished.append((fields["completed_at"] or _EPOCH, job_id))
+        heapq.heappush(self._finished, (fields["completed_at"] or _EPOCH, job_id))
         if unique_key is not None and self._unique.get(unique_key) == job_id:
             del self._unique[unique_key]
 
@@ -412,7 +415,7 @@ class MemoryStore(BaseStore):
         finished = self._finished
         pruned = 0
         while finished and pruned < limit and finished[0][0] < finished_before:
-            _, job_id = finished.popleft()
+            _, job_id = heapq.heappop(finished)
             job = self._jobs.get(job_id)
             if job is None or job.state not in FINISHED_STATES:
                 continue

@@ -404,6 +404,24 @@ async def test_prune_jobs_deletes_old_finished_jobs_in_batches(store: BaseStore)
     assert len(await store.get_jobs(state=JobState.PENDING)) == 1
 
 
+async def test_prune_goes_by_completion_time_not_by_the_order_outcomes_came_in(
+    store: BaseStore,
+) -> None:
+    late, early, a, b = job(), job(), job(), job()
+    await store.add_jobs([late, early, a, b])
+    await store.cancel_job(late.id, at(100))
+    await store.cancel_job(early.id, at(1))  # recorded second, finished first
+    ra, rb = (await store.acquire_jobs("w1", {"default": 2}, T0, LEASE)).jobs
+    await store.complete_jobs("w1", [ra.after_success(1, at(20)), rb.after_success(2, at(5))])
+    assert await store.prune_jobs(at(10)) == 2  # `early` and the one finished at 5
+    assert {j.id for j in await store.get_jobs()} == {late.id, ra.id}
+
+
+async def test_get_jobs_with_limit_zero_returns_none(store: BaseStore) -> None:
+    await store.add_jobs([job(), job()])
+    assert await store.get_jobs(limit=0) == []
+
+
 async def test_changes_notify_the_loops(store: BaseStore) -> None:
     kinds = collect(store)
     await store.add_task(task())
