@@ -63,6 +63,16 @@ async def test_a_push_of_one_job_with_a_taken_id_returns_the_stored_job(store: B
     assert len(await store.get_jobs()) == 1
 
 
+@pytest.mark.parametrize("size", [2, 250])  # 250: the PostgreSQL store's COPY path
+async def test_a_batch_holding_one_id_twice_stores_the_first(store: BaseStore, size: int) -> None:
+    first = job(priority=1)
+    others = [job() for _ in range(size - 2)]
+    stored = await store.add_jobs([first, *others, first.evolve(priority=9)])
+    assert [j.priority for j in (stored[0], stored[-1])] == [1, 1]
+    assert (await store.get_job(first.id)).priority == 1
+    assert len(await store.get_jobs(limit=1000)) == size - 1
+
+
 #: A push this big takes another path in the PostgreSQL store (COPY): same behaviour.
 BULK = 250
 

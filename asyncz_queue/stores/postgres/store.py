@@ -283,7 +283,8 @@ class PostgresStore(TaskMethods, BaseStore):
             ids = set(rows[0][0]) if rows else set()
             announced = announced or (attempt == 0 and len(ids) == len(jobs))
             for i in pending:
-                if jobs[i].id in ids:
+                if jobs[i].id in ids:  # the first job with that id: a later one found it
+                    ids.discard(jobs[i].id)
                     stored[i] = jobs[i]
                     inserted_any = True
             pending = [i for i in pending if stored[i] is None]
