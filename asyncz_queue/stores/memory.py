@@ -161,10 +161,8 @@ class MemoryStore(BaseStore):
                 continue  # fenced: the lease ran out and another scheduler took the task
             del self._task_leases[task_id]
             for job in result.jobs:
-                key = (task_id, job.scheduled_at)
-                if key in self._fires:
+                if (task_id, job.scheduled_at) in self._fires:
                     continue
-                self._fires[key] = job.id
                 self._insert_job(job)
                 inserted.append(job)
             task = self._tasks.get(task_id)
@@ -191,6 +189,8 @@ class MemoryStore(BaseStore):
         if fields["unique_key"] is not None:
             self._unique[fields["unique_key"]] = job_id
         scheduled_at = fields["scheduled_at"]
+        if fields["task_id"] is not None:  # one job per fire of a task
+            self._fires[(fields["task_id"], scheduled_at)] = job_id
         if scheduled_at <= fields["created_at"]:  # due when made (most are): ready at once
             entry = (fields["priority"], scheduled_at, seq, job_id)
             heapq.heappush(self._ready[fields["executor"]], entry)
@@ -212,10 +212,13 @@ class MemoryStore(BaseStore):
                 holder_id: str | None = job.id  # the id is taken: keep the stored job
             elif job.unique_key is not None:
                 holder_id = self._unique.get(job.unique_key)
+            elif job.task_id is not None:  # a job of this task's fire at that time exists
+                holder_id = self._fires.get((job.task_id, job.scheduled_at))
             else:
                 holder_id = None
-            if holder_id is not None:
-                stored.append(self._jobs[holder_id])
+            holder = self._jobs.get(holder_id) if holder_id is not None else None
+            if holder is not None:
+                stored.append(holder)
                 continue
             self._insert_job(kept_job)
             stored.append(job)  # the caller's job, as PostgreSQL returns it

@@ -73,6 +73,18 @@ async def test_a_batch_holding_one_id_twice_stores_the_first(store: BaseStore, s
     assert len(await store.get_jobs(limit=1000)) == size - 1
 
 
+async def test_one_job_per_fire_of_a_task_however_it_is_stored(store: BaseStore) -> None:
+    fired = task_job("t", at(0))
+    assert await store.add_jobs([fired]) == [fired]
+    [held] = await store.add_jobs([task_job("t", at(0))])  # pushed for the same fire time
+    assert held.id == fired.id
+    await store.add_task(task("t", next_run_time=at(0)))
+    [leased] = await store.acquire_tasks("s1", at(0), 10, LEASE)
+    again = leased.job_for(at(0), at(0))
+    assert await store.release_tasks("s1", [FireResult(leased, [again], at(10))]) == []
+    assert [j.id for j in await store.get_jobs(task_id="t")] == [fired.id]
+
+
 #: A push this big takes another path in the PostgreSQL store (COPY): same behaviour.
 BULK = 250
 
