@@ -385,7 +385,9 @@ class Reference:
         return job.raise_for_state()
 
 
-_ALL_FIELDS = frozenset(Job.model_fields)
+#: The fields set of every job `build` makes, shared: a `set`, as pydantic expects (its
+#: `model_copy` copies it before adding to it; a frozen model never changes it in place).
+_ALL_FIELDS = set(Job.model_fields)
 _new = object.__new__
 # The setters of `BaseModel`'s own slots, called directly: `object.__setattr__(job, name, v)`
 # looks the slot up by name on every call and costs half as much again.

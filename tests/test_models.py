@@ -42,6 +42,14 @@ def test_job_is_immutable_and_with_methods_return_copies() -> None:
     assert changed.id == job.id
 
 
+def test_pydantic_copies_of_a_job_work_and_leave_the_job_alone() -> None:
+    job = Job.from_func(FN)
+    changed = job.model_copy(update={"priority": 3})
+    assert (changed.priority, job.priority) == (3, 0)
+    assert job.model_copy(deep=True) == job
+    assert Job.from_func(FN).model_fields_set == set(Job.model_fields)
+
+
 def test_job_and_task_round_trip_through_json_exactly() -> None:
     job = Job.from_func(
         FN,
