@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from asyncz_queue._options import MAX_SECONDS
 from asyncz_queue.exceptions import JobFailedError
@@ -51,6 +51,17 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 #: The longest id or unique key of a job or task, in characters: PostgreSQL indexes them, and
 #: an index entry holds about 2,700 bytes (512 characters of 4 bytes fit).
 MAX_KEY_LENGTH = 512
+
+
+def _no_nul(key: str) -> str:
+    if "\x00" in key:
+        raise ValueError(f"{key!r} holds a NUL character, which PostgreSQL text cannot hold")
+    return key
+
+
+#: An id or key of a job or task: at most MAX_KEY_LENGTH characters, and no NUL (a store
+#: that keeps it in a database could not, so no store takes it).
+Key = Annotated[str, Field(max_length=MAX_KEY_LENGTH), AfterValidator(_no_nul)]
 #: The longest retry backoff, in seconds: a retry is always due at a date Python can hold.
 MAX_BACKOFF = MAX_SECONDS
 
@@ -145,8 +156,8 @@ class Job(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=False)
 
-    id: str = Field(default_factory=new_id, max_length=MAX_KEY_LENGTH)
-    task_id: str | None = Field(default=None, max_length=MAX_KEY_LENGTH)
+    id: Key = Field(default_factory=new_id)
+    task_id: Key | None = None
     fn: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -160,7 +171,7 @@ class Job(BaseModel):
     retry_backoff: float = Field(default=1.0, ge=0, le=MAX_BACKOFF)
     retry_backoff_max: float = Field(default=300.0, ge=0, le=MAX_BACKOFF)
     timeout: float | None = Field(default=None, gt=0)
-    unique_key: str | None = Field(default=None, max_length=MAX_KEY_LENGTH)
+    unique_key: Key | None = None
     scheduled_at: datetime = Field(default_factory=utcnow)
     created_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -454,7 +465,14 @@ def _valid_as_is(values: dict[str, Any]) -> bool:
         and type(backoff_max) is float
         and 0 <= backoff_max <= MAX_BACKOFF
         and (timeout is None or (type(timeout) is float and timeout > 0))
-        and (unique_key is None or (type(unique_key) is str and len(unique_key) <= MAX_KEY_LENGTH))
+        and (
+            unique_key is None
+            or (
+                type(unique_key) is str
+                and len(unique_key) <= MAX_KEY_LENGTH
+                and "\x00" not in unique_key
+            )
+        )
         and type(scheduled_at) is datetime
         and scheduled_at.utcoffset() is not None
         and (not values["kwargs"] or all(type(key) is str for key in values["kwargs"]))

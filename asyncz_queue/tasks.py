@@ -12,9 +12,9 @@ from asyncz_queue.jobs import (
     INT32_MAX,
     INT32_MIN,
     MAX_BACKOFF,
-    MAX_KEY_LENGTH,
     PENDING_JOB,
     Job,
+    Key,
     new_id,
     require_aware,
 )
@@ -45,7 +45,7 @@ class Task(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
 
-    id: str = Field(max_length=MAX_KEY_LENGTH)
+    id: Key
     name: str | None = None
     fn: str
     args: tuple[Any, ...] = ()

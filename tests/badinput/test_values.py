@@ -185,6 +185,21 @@ async def test_a_job_failing_with_nul_in_its_message_holds_up_no_other_outcome(
         assert failed.error is not None and "in the middle" in failed.error
 
 
+@pytest.mark.parametrize("field", ["id", "task_id", "unique_key"])
+def test_a_job_key_holding_nul_is_refused_by_every_store_alike(field: str) -> None:
+    # Refused when the job is made, naming the field: not by PostgreSQL only, at the push.
+    with pytest.raises(ValueError, match=f"(?s){field}.*NUL character"):
+        Job.model_validate({"fn": FN, field: "nul\x00key"})
+    if field == "unique_key":
+        with pytest.raises(ValueError, match=r"(?s)unique_key.*NUL character"):
+            job(unique_key="nul\x00key")
+
+
+def test_a_task_id_holding_nul_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"(?s)id.*NUL character"):
+        Task(id="nul\x00id", fn=FN, trigger=IntervalTrigger(seconds=10, start_at=T0))
+
+
 #: Values JSON does not give back as they were: a nested tuple, a key that is not a string.
 NOT_EXACT_ARGS = ((1, 2), {1: "a"})
 NOT_EXACT_KWARGS = {"pair": (3, 4)}
