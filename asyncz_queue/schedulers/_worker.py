@@ -196,8 +196,14 @@ class Worker:
                 error=error.message,
             )
         elif error.type_name.endswith(_INTERRUPTED):
+            # Back to waiting, its attempt not counted: a shutdown is not the job's failure
+            # (the stores' fences take this one attempt behind the stored count).
             after = job.evolve(
-                state=JobState.PENDING, worker_id=None, lease_until=None, scheduled_at=now
+                state=JobState.PENDING,
+                attempts=job.attempts - 1,
+                worker_id=None,
+                lease_until=None,
+                scheduled_at=now,
             )
         else:
             after = job.after_failure(error, now)

@@ -260,7 +260,8 @@ class BaseStore(ABC):
         """Write the outcome of attempts (each job as it should now be stored).
 
         Fenced: a job is written only while the stored one is `RUNNING` under `worker_id`
-        with the same `attempts`; returns the jobs that were written.
+        with the same `attempts` (one more for a job back to `PENDING`: an attempt that a
+        shutdown interrupted, which does not count); returns the jobs that were written.
         """
 
     @abstractmethod

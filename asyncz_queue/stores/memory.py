@@ -12,6 +12,7 @@ from typing import Any
 from asyncz_queue.exceptions import ConflictIdError, JobLookupError, TaskLookupError
 from asyncz_queue.jobs import (
     FINISHED_STATES,
+    PENDING,
     RUNNING,
     WAITING_STATES,
     Job,
@@ -356,10 +357,12 @@ class MemoryStore(BaseStore):
             if stored is None:
                 continue
             held = stored.__dict__
+            # An outcome back to pending (an interrupted attempt) is one attempt behind.
+            attempt = fields["attempts"] + (fields["state"] is PENDING)
             if (
                 held["state"] is not RUNNING
                 or held["worker_id"] != worker_id
-                or held["attempts"] != fields["attempts"]
+                or held["attempts"] != attempt
             ):
                 continue
             self._leave_running(stored)

@@ -31,3 +31,12 @@ async def block_forever() -> None:
 
 def echo(value: Any) -> Any:
     return value
+
+
+async def block_the_first_time(key: str) -> str:
+    """Blocks on its first call for `key` (until interrupted); returns "ran" after that."""
+    seen = attempts.get(key, 0) + 1
+    attempts[key] = seen
+    if seen == 1:
+        await asyncio.Event().wait()
+    return "ran"

@@ -186,3 +186,20 @@ async def test_transactional_push_exists_only_if_the_transaction_commits(
         with pytest.raises(JobLookupError):
             await rolled_back.get()
         assert [j.args for j in await scheduler.get_jobs()] == [("committed",)]
+
+
+async def test_a_job_interrupted_by_a_shutdown_without_wait_spends_no_attempt(
+    scheduler: AsyncIOScheduler,
+) -> None:
+    # A deploy that does not wait is not the job's fault: it runs again, as its first try.
+    ref = await scheduler.push(Job.from_func(f"{F}:block_the_first_time", args=["k"]))
+    async with asyncio.timeout(10):
+        while (await ref.get()).state is not JobState.RUNNING:
+            await asyncio.sleep(0.01)
+    await scheduler.shutdown(wait=False)
+    await scheduler.start(paused=True)  # a store can be read again, nothing runs yet
+    stopped = await ref.get()
+    assert (stopped.state, stopped.attempts, stopped.worker_id) == (JobState.PENDING, 0, None)
+    await scheduler.resume()
+    done = await ref.wait(timeout=10)
+    assert (done.state, done.result, done.attempts) == (JobState.SUCCEEDED, "ran", 1)

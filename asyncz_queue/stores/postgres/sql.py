@@ -351,7 +351,9 @@ COMPLETE_JOBS = (
     -- attempt number, so a late outcome of the old attempt changes nothing. The row lock
     -- taken here makes a concurrent rescue wait and then see the new state. A job handed
     -- over and not yet confirmed (started_at NULL) is one attempt behind the worker's: it
-    -- takes the worker's count, or its own when the worker gives it back unstarted.
+    -- takes the worker's count, or its own when the worker gives it back unstarted. An
+    -- attempt interrupted by a shutdown comes back pending one attempt behind the row's:
+    -- it does not count.
     written AS (
         UPDATE {schema}.jobs j SET
             attempts = o.attempts, state = o.state, scheduled_at = o.scheduled_at,
@@ -362,7 +364,8 @@ COMPLETE_JOBS = (
         WHERE j.id = o.id AND j.state = 'running'
           AND j.worker_id = o.fence_worker
           AND (j.attempts = o.attempts
-               OR (j.started_at IS NULL AND j.attempts + 1 = o.attempts))
+               OR (j.started_at IS NULL AND j.attempts + 1 = o.attempts)
+               OR (o.state = 'pending' AND j.attempts = o.attempts + 1))
         RETURNING j.id, j.task_id, j.max_instances, o.state
     ),
     -- An outcome already stored (a retry of a write whose reply was lost, or a batch the
