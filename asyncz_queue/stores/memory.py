@@ -125,10 +125,12 @@ class MemoryStore(BaseStore):
             times.append(due[0][0])
         return min(times, default=None)
 
-    def _readmit(self, now: datetime) -> None:
-        """Put tasks whose lease ran out without a release back among the due ones."""
-        for task_id, (_, until) in list(self._task_leases.items()):
-            if until <= now:
+    def _readmit(self, now: datetime, scheduler_id: str) -> None:
+        """Put tasks whose lease ran out without a release back among the due ones, and
+        those of `scheduler_id`'s own lease: it takes back a fire it never released (cut
+        off by a shutdown, say) at once."""
+        for task_id, (owner, until) in list(self._task_leases.items()):
+            if until <= now or owner == scheduler_id:
                 del self._task_leases[task_id]
                 task = self._tasks.get(task_id)
                 if task is not None and task.next_run_time is not None:
@@ -138,7 +140,7 @@ class MemoryStore(BaseStore):
         self, scheduler_id: str, now: datetime, limit: int, lease_seconds: float
     ) -> list[Task]:
         if self._task_leases:
-            self._readmit(now)
+            self._readmit(now, scheduler_id)
         acquired: list[Task] = []
         due = self._due
         leases = self._task_leases

@@ -120,7 +120,7 @@ async def test_acquire_tasks_returns_only_due_tasks_up_to_the_limit(store: BaseS
     await store.add_task(task("paused", None))
     acquired = await store.acquire_tasks("s1", at(2), 2, LEASE)
     assert [t.id for t in acquired] == ["t0", "t1"]
-    assert [t.id for t in await store.acquire_tasks("s1", at(2), 10, LEASE)] == ["t2"]
+    assert [t.id for t in await store.acquire_tasks("s2", at(2), 10, LEASE)] == ["t2"]
 
 
 async def test_a_leased_task_is_not_acquired_by_another_scheduler_until_the_lease_ends(
@@ -130,6 +130,21 @@ async def test_a_leased_task_is_not_acquired_by_another_scheduler_until_the_leas
     assert len(await store.acquire_tasks("s1", T0, 10, LEASE)) == 1
     assert await store.acquire_tasks("s2", at(LEASE - 1), 10, LEASE) == []
     assert len(await store.acquire_tasks("s2", at(LEASE + 1), 10, LEASE)) == 1
+
+
+async def test_a_scheduler_takes_back_at_once_a_lease_of_its_own_never_released(
+    store: BaseStore,
+) -> None:
+    # Its fire was cut off before the release (or the lease's reply was lost, and the
+    # statement retried): waiting for the lease to end would fire late, or miss the time.
+    await store.add_task(task())
+    assert len(await store.acquire_tasks("s1", T0, 10, LEASE)) == 1
+    assert await store.acquire_tasks("s2", at(1), 10, LEASE) == []
+    [again] = await store.acquire_tasks("s1", at(1), 10, LEASE)
+    fired = again.job_for(T0, at(1))
+    assert await store.release_tasks("s1", [FireResult(again, [fired], at(10))]) == [fired]
+    # Released: another scheduler fires the next run time, long before that lease's end.
+    assert [t.id for t in await store.acquire_tasks("s2", at(11), 10, LEASE)] == ["t"]
 
 
 async def test_a_leased_task_is_next_due_when_its_lease_ends(store: BaseStore) -> None:

@@ -64,12 +64,15 @@ RELEASE_TASKS = (
 ACQUIRE_TASKS = f"""
     UPDATE {{schema}}.tasks t SET lease_owner = %(owner)s, lease_until = %(lease_until)s
     FROM (
-        -- Due tasks without a live lease. SKIP LOCKED leaves a task another scheduler is
-        -- leasing at this instant to it; once committed, its lease columns keep everyone
-        -- away until release_tasks or expiry, so one scheduler fires a given run time.
+        -- Due tasks without a live lease of another scheduler. SKIP LOCKED leaves a task
+        -- another scheduler is leasing at this instant to it; once committed, its lease
+        -- columns keep everyone else away until release_tasks or expiry, so one scheduler
+        -- fires a given run time. Its own lease a scheduler takes again: a fire whose
+        -- release never came (cut off, or this lease's reply lost) is fired again at once
+        -- (its jobs are unique per run time), not after the lease runs out.
         SELECT id FROM {{schema}}.tasks
         WHERE next_run_time <= %(now)s
-          AND (lease_owner IS NULL OR lease_until <= %(now)s)
+          AND (lease_owner IS NULL OR lease_owner = %(owner)s OR lease_until <= %(now)s)
         ORDER BY next_run_time, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
@@ -129,11 +132,12 @@ GET_TASKS = f"SELECT {TASK_COLUMNS} FROM {{schema}}.tasks ORDER BY next_run_time
 DELETE_TASK = "DELETE FROM {schema}.tasks WHERE id = %(id)s RETURNING id"
 DELETE_ALL_TASKS = "DELETE FROM {schema}.tasks"
 NEXT_RUN_TIME = """
-    SELECT min(greatest(next_run_time, lease_until)) FROM {schema}.tasks
-    WHERE next_run_time IS NOT NULL
+    SELECT min(CASE WHEN lease_owner = %(owner)s THEN next_run_time
+                    ELSE greatest(next_run_time, lease_until) END)
+    FROM {schema}.tasks WHERE next_run_time IS NOT NULL
 """
-"""The earliest next_run_time; a task leased to a scheduler counts from its lease's end (a
-live lease is released with a new run time; a dead one frees the task only then), so other
+"""The earliest next_run_time; a task leased to another scheduler counts from its lease's
+end (a live lease is released with a new run time; a dead one frees the task only then), so
 schedulers sleep instead of retrying a task they cannot acquire. greatest() skips NULLs."""
 
 HEARTBEAT = """

@@ -30,6 +30,7 @@ class TaskMethods:
 
     if TYPE_CHECKING:
         channel: str
+        identity: str | None
         _db: Database
         _sql: Statements
         _codec: Codec
@@ -96,7 +97,7 @@ class TaskMethods:
         await self._db.fetch(self._sql.DELETE_ALL_TASKS, {})
 
     async def get_next_run_time(self) -> datetime | None:
-        rows = await self._db.fetch(self._sql.NEXT_RUN_TIME, {})
+        rows = await self._db.fetch(self._sql.NEXT_RUN_TIME, {"owner": self.identity})
         return rows[0][0] if rows else None
 
     async def acquire_tasks(
