@@ -39,6 +39,9 @@ _SCALARS = frozenset({type(None), bool, int, float, str})
 #: Seconds after which one claim of jobs is logged as slow (a store that struggles shows up
 #: in the log before it shows up as jobs starting late).
 SLOW_CLAIM = 1.0
+#: How many finished jobs past the retention one store call deletes (housekeeping calls it
+#: again until fewer are left).
+PRUNE_BATCH = 1000
 #: How many of the jobs handed over last a worker remembers (see `Worker.take`). A store
 #: delivers one again only while it still waits unconfirmed, which lasts until the next
 #: flush: a few milliseconds, and far fewer hand-overs than this.
@@ -349,7 +352,10 @@ class Worker:
                 self._report(store_name, job)
             if scheduler.job_retention is not None:
                 cutoff = now - timedelta(seconds=scheduler.job_retention)
-                await store.prune_jobs(cutoff)
+                # Batch after batch until caught up: one a round would fall behind a queue
+                # that finishes more jobs than a batch between two rounds.
+                while await store.prune_jobs(cutoff, PRUNE_BATCH) >= PRUNE_BATCH:
+                    await asyncio.sleep(0)  # the other loops run between batches
 
     def stop_job(self, job_id: str) -> bool:
         """Ask the executor running `job_id` here to stop it."""

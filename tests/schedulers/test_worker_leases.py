@@ -57,3 +57,22 @@ async def _check_lease_held_then_written(scheduler: AsyncIOScheduler, store: Awa
     assert job.lease_until > utcnow() + timedelta(seconds=2 * LEASE)
     store.away = False
     assert (await ref.wait(timeout=10)).result == 3
+
+
+async def test_one_housekeeping_round_prunes_a_backlog_larger_than_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asyncz_queue.schedulers import _worker
+
+    monkeypatch.setattr(_worker, "PRUNE_BATCH", 5)
+    scheduler = AsyncIOScheduler(job_retention=3600, lease_seconds=LEASE)
+    async with scheduler:
+        refs = await scheduler.push_many(
+            [Job.from_func("tests.schedulers.funcs:add", args=(i, 1)) for i in range(23)]
+        )
+        for ref in refs:
+            await ref.wait(timeout=10)
+        worker = scheduler._worker
+        assert worker is not None
+        await worker.housekeeping(utcnow() + timedelta(hours=2))
+        assert await scheduler.get_jobs(limit=100) == []
