@@ -40,3 +40,12 @@ async def block_the_first_time(key: str) -> str:
     if seen == 1:
         await asyncio.Event().wait()
     return "ran"
+
+
+runs: list[str] = []
+
+
+def record_run(key: str) -> str:
+    """Notes that it ran for `key` (in `runs`) and returns `key`."""
+    runs.append(key)
+    return key

@@ -338,6 +338,14 @@ ACQUIRE_JOBS = f"""
 """
 """Claim due jobs for a worker: per-executor limits, priority order, max_instances."""
 
+CLAIMED_JOBS = f"""
+    SELECT {JOB_COLUMNS} FROM {{schema}}.jobs
+    WHERE state = 'running' AND lease_until = ANY(%(leases)s) AND worker_id = %(worker_id)s
+      AND started_at = ANY(%(started)s)
+"""
+"""The jobs claims of a worker took (each claim known by its time and lease's end) that are
+still running under it: those of a claim whose reply was lost, which it never started."""
+
 COMPLETE_JOBS = (
     "WITH "
     + constants(OUTCOME_INPUT)

@@ -35,6 +35,7 @@ class Statements:
     GET_JOBS_BY_STATE_AND_TASK: bytes
     NEXT_JOB_TIME: bytes
     ACQUIRE_JOBS: bytes
+    CLAIMED_JOBS: bytes
     COMPLETE_JOBS: bytes
     EXTEND_LEASES: bytes
     REDELIVER_HANDOFFS: bytes

@@ -142,6 +142,8 @@ class PostgresStore(TaskMethods, BaseStore):
         # The lease of the jobs handed to this worker, once its claims offered free slots
         # (None until then): they are withdrawn at shutdown.
         self._offered_lease: timedelta | None = None
+        # (worker id, time, lease's end) of claims whose replies were lost (see `_reclaim`).
+        self._lost_claims: list[tuple[str, datetime, datetime]] = []
         self._redelivery: asyncio.Task[None] | None = None
         self._sql = Statements.for_schema(schema)
         self._copy_statement = sql.SQL("COPY {}.jobs ({}) FROM STDIN (FORMAT BINARY)").format(
@@ -434,7 +436,14 @@ class PostgresStore(TaskMethods, BaseStore):
             "lease": lease,
             "offer_for": self._offer_for(worker_id, lease),
         }
-        rows = await self._db.fetch(self._sql.ACQUIRE_JOBS, params)
+        # Not retried: the claim may have committed before its reply was lost, and a retry
+        # would not see what it took. The next claim takes that back first.
+        rows = await self._reclaim(worker_id)
+        try:
+            rows += await self._db.fetch(self._sql.ACQUIRE_JOBS, params, retry=False)
+        except StoreUnavailableError:
+            self._lost_claims.append((worker_id, now, now + lease))
+            raise
         order = {alias: i for i, alias in enumerate(aliases)}
         rows.sort(key=lambda row: (order[row[5]], row[6], row[16], row[27]))
         acquired = Acquired()
@@ -446,6 +455,26 @@ class PostgresStore(TaskMethods, BaseStore):
         if broken:  # they never reach the worker: fail them now, under its lease
             await self._write_outcomes(None, broken, [worker_id] * len(broken))
         return acquired
+
+    async def _reclaim(self, worker_id: str) -> list[Row]:
+        """The jobs of this worker's claims whose replies were lost, still running under it
+        and never started: it starts them now (the lease it took runs on)."""
+        lost = [claim for claim in self._lost_claims if claim[0] == worker_id]
+        if not lost:
+            return []
+        params = {
+            "worker_id": worker_id,
+            "started": [claim[1] for claim in lost],
+            "leases": [claim[2] for claim in lost],
+        }
+        rows = await self._db.fetch(self._sql.CLAIMED_JOBS, params)
+        self._lost_claims = [claim for claim in self._lost_claims if claim[0] != worker_id]
+        if rows:
+            logger.warning(
+                "took back %d job(s) of a claim whose reply was lost: %s",
+                len(rows), ", ".join(sorted(row[0] for row in rows)),
+            )  # fmt: skip
+        return rows
 
     def _offer_for(self, worker_id: str, lease: timedelta) -> timedelta | None:
         """How long the slots a claim leaves free are offered to pushers: until two polls
