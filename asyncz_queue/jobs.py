@@ -106,6 +106,15 @@ def exception_names(exc_type: type[BaseException]) -> set[str]:
     return names
 
 
+def _message(exc: BaseException) -> str:
+    """`str(exc)`, or a stand-in when that raises: an exception whose `__str__` is broken
+    (or returns no string) still fails its job, with its type and traceback."""
+    try:
+        return str(exc)
+    except Exception as error:
+        return f"<str() of the exception failed: {type(error).__name__}: {error}>"
+
+
 def _type_name(exc_type: type[BaseException] | str) -> str:
     if isinstance(exc_type, str):
         return exc_type
@@ -135,7 +144,7 @@ class JobError:
         exc_type = type(exc)
         return cls(
             type_name=_type_name(exc_type),
-            message=str(exc),
+            message=_message(exc),
             traceback="".join(traceback_module.format_exception(exc)),
             names=frozenset(exception_names(exc_type)),
             retryable=isinstance(exc, Exception),

@@ -16,12 +16,15 @@ import collections
 import contextlib
 import contextvars
 import inspect
+import logging
 import queue
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncz_queue.jobs import Job, set_current_job
+
+logger = logging.getLogger("asyncz_queue.executors")
 
 #: Called on the loop with `(result, None)` or `(None, exception)` when a call returns.
 OnOutcome = Callable[[Any, "BaseException | None"], None]
@@ -178,10 +181,13 @@ class ThreadRunner:
         self._unfinished -= count
         for _ in range(count):
             call, result, error = outbox.popleft()
-            if not call.abandoned:
-                call.outcome(result, error)
-            elif call.on_return is not None:
-                call.on_return()
+            try:
+                if not call.abandoned:
+                    call.outcome(result, error)
+                elif call.on_return is not None:
+                    call.on_return()
+            except Exception:  # one failing outcome must not strand the rest of the batch
+                logger.exception("handling the outcome of a call on a thread failed")
 
 
 #: Guards every StopFlag's rare transitions (set, wait, attach): one lock, not one per job.

@@ -239,21 +239,27 @@ class BaseExecutor(ABC):
         result: Any = None
         error: JobError | None = None
         timeout = job.timeout if job.timeout is not None else self.timeout
+        deadline: asyncio.Timeout | None = None
         try:
             if timeout is None or self.enforces_timeout:
                 result = await self.run_job(job)
             else:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(timeout) as deadline:
                     result = await self.run_job(job)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             reason = self._stopping.get(job.id)
-            if reason is None:
+            if reason is not None:
+                error = self._stop_error(reason)
+            elif _cancelled_from_outside():  # the loop is closing, say: let the task end
                 raise
-            error = self._stop_error(reason)
-        except TimeoutError as exc:
-            if timeout is not None and not self.enforces_timeout and not str(exc):
-                exc = TimeoutError(f"the job did not finish within its timeout of {timeout} s")
-            error = JobError.from_exception(exc)
+            else:  # the job's own (a task it awaited was cancelled): its failure
+                error = JobError.from_exception(exc)
+        except TimeoutError as timed_out:
+            if deadline is not None and deadline.expired():  # ours, not one the job raised
+                message = f"the job did not finish within its timeout of {timeout} s"
+                error = JobError.from_exception(TimeoutError(message))
+            else:
+                error = JobError.from_exception(timed_out)
         except RemoteJobError as exc:
             error = exc.error
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: record, keep serving
@@ -391,6 +397,13 @@ class _ThreadJob(ThreadCall):
 
     def outcome(self, result: Any, error: BaseException | None) -> None:
         self.executor._thread_returned(self, result, error)
+
+
+def _cancelled_from_outside() -> bool:
+    """Whether the running asyncio task was asked to stop (`Task.cancel()`), rather than a
+    `CancelledError` rising from inside what it awaited."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _stop_message(reason: type[Exception], executor: str) -> str:

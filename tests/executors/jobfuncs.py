@@ -138,3 +138,30 @@ def pair(first: str, second: str) -> list[str]:
 def coroutine_of(a: int, b: int) -> Any:
     """A plain function that returns a coroutine (`async_add(a, b)`), not its result."""
     return async_add(a, b)
+
+
+class BrokenStr(Exception):
+    """An exception whose message cannot be read."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no message for you")
+
+
+def raise_broken_str() -> None:
+    raise BrokenStr
+
+
+async def async_raise_broken_str() -> None:
+    raise BrokenStr
+
+
+async def await_a_cancelled_task() -> None:
+    """Fails with the `CancelledError` of a helper task that was cancelled."""
+    helper = asyncio.ensure_future(asyncio.sleep(30))
+    helper.cancel()
+    await helper
+
+
+async def give_up_waiting() -> None:
+    """Fails with a `TimeoutError` of its own (an empty one, as asyncio raises)."""
+    await asyncio.wait_for(asyncio.Event().wait(), 0.01)

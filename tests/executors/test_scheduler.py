@@ -133,3 +133,41 @@ async def test_a_thread_freed_after_a_timeout_runs_the_waiting_job(tmp_path: Pat
         # The only thread returns right after its stop flag is set; the job behind it must
         # not wait for some unrelated event to be picked up.
         assert await waiting.result(timeout=5) == 3
+
+
+IN_PROCESS = {
+    "loop": {"type": "asyncio"},
+    "threads": {"type": "threadpool", "max_workers": 2},
+    "inline": {"type": "debug"},
+}
+
+
+@pytest.mark.parametrize("alias", list(IN_PROCESS))
+@pytest.mark.parametrize("fn", [jobfuncs.raise_broken_str, jobfuncs.async_raise_broken_str])
+async def test_an_exception_whose_str_fails_still_fails_its_job_and_no_other(
+    alias: str, fn: object
+) -> None:
+    async with AsyncIOScheduler(executors=IN_PROCESS) as s:
+        broken = await s.push(Job.from_func(fn, executor=alias))  # type: ignore[arg-type]
+        fine = await s.push(Job.from_func(jobfuncs.add, args=(1, 2), executor=alias))
+        failed = await broken.wait(timeout=10)
+        assert await fine.result(timeout=10) == 3
+    assert failed.state is JobState.FAILED
+    assert failed.error_type == "tests.executors.jobfuncs.BrokenStr"
+    assert failed.error == "<str() of the exception failed: RuntimeError: no message for you>"
+
+
+@pytest.mark.parametrize("alias", ["loop", "inline"])
+async def test_a_cancelled_error_of_the_jobs_own_fails_it(alias: str) -> None:
+    async with AsyncIOScheduler(executors=IN_PROCESS) as s:
+        ref = await s.push(Job.from_func(jobfuncs.await_a_cancelled_task, executor=alias))
+        failed = await ref.wait(timeout=10)
+    assert (failed.state, failed.error_type) == (JobState.FAILED, "asyncio.exceptions.CancelledError")
+
+
+@pytest.mark.parametrize("alias", ["loop", "inline"])
+async def test_a_timeout_error_of_the_jobs_own_is_not_reported_as_its_timeout(alias: str) -> None:
+    async with AsyncIOScheduler(executors=IN_PROCESS) as s:
+        job = Job.from_func(jobfuncs.give_up_waiting, executor=alias, timeout=30)
+        failed = await (await s.push(job)).wait(timeout=10)
+    assert (failed.state, failed.error_type, failed.error) == (JobState.FAILED, "TimeoutError", "")
