@@ -323,22 +323,32 @@ class BaseExecutor(ABC):
         if running.timer is not None:
             running.timer.cancel()
         running.flag.set()
-        if running.threads.abandon(running, self._thread_released):
+        job = running.job
+        # A thread still running the function keeps its slot and its task's instance (with
+        # max_instances=1, no second one may start beside it) until the function returns.
+        still_running = running.threads.abandon(running, lambda: self._thread_released(job))
+        if still_running:
             self._abandoned += 1
-        self._forget(running.job)
-        self._report(running.job, running.on_done, None, error)
+        self._forget(job, instance=not still_running)
+        self._report(job, running.on_done, None, error)
 
-    def _thread_released(self) -> None:
+    def _thread_released(self, job: Job) -> None:
         self._abandoned -= 1
+        self._release_instance(job)
         self.capacity_freed()
 
-    def _forget(self, job: Job) -> None:
-        fields = job.__dict__
-        job_id = fields["id"]
+    def _forget(self, job: Job, instance: bool = True) -> None:
+        """Forget the running `job`; with `instance`, also its instance of its task."""
+        job_id = job.__dict__["id"]
         self._running.pop(job_id, None)
         if not self._running:
             self._emptied.set()
         self._stopping.pop(job_id, None)
+        if instance:
+            self._release_instance(job)
+
+    def _release_instance(self, job: Job) -> None:
+        fields = job.__dict__
         task_id = fields["task_id"]
         if task_id is not None and fields["max_instances"] is not None:
             count = self._instances.get(task_id, 1) - 1

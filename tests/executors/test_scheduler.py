@@ -162,7 +162,10 @@ async def test_a_cancelled_error_of_the_jobs_own_fails_it(alias: str) -> None:
     async with AsyncIOScheduler(executors=IN_PROCESS) as s:
         ref = await s.push(Job.from_func(jobfuncs.await_a_cancelled_task, executor=alias))
         failed = await ref.wait(timeout=10)
-    assert (failed.state, failed.error_type) == (JobState.FAILED, "asyncio.exceptions.CancelledError")
+    assert (failed.state, failed.error_type) == (
+        JobState.FAILED,
+        "asyncio.exceptions.CancelledError",
+    )
 
 
 @pytest.mark.parametrize("alias", ["loop", "inline"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from asyncz_queue.exceptions import MaximumInstancesError
 from asyncz_queue.executors.pool import ThreadPoolExecutor, stop_requested
 from asyncz_queue.jobs import Job
 from tests.executors import jobfuncs
@@ -73,6 +74,20 @@ async def test_timeout_fails_the_attempt_and_says_the_thread_keeps_running(
     await until(lambda: freed)
     assert Path(marker).read_text() == "stopped"
     assert pool.free_slots == 2
+
+
+async def test_a_timed_out_thread_keeps_its_tasks_instance_until_it_returns(
+    pool: ThreadPoolExecutor, tmp_path: Path
+) -> None:
+    marker = str(tmp_path / "outcome")
+    job = Job.from_func(jobfuncs.wait_for_stop, args=(10, marker), timeout=0.3)
+    await fail(pool, job.evolve(task_id="t", max_instances=1))
+    # The function still runs: with max_instances=1, no second instance may start beside it.
+    assert pool.instances("t") == 1
+    with pytest.raises(MaximumInstancesError):
+        pool.submit(Job.from_func(jobfuncs.noop).evolve(task_id="t", max_instances=1), Outcomes())
+    await until(lambda: Path(marker).exists() and pool.abandoned_threads == 0)
+    assert pool.instances("t") == 0
 
 
 async def test_a_job_raising_its_own_timeout_error_is_not_called_a_timeout(
