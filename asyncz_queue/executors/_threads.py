@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 from collections.abc import Awaitable, Callable
+from time import monotonic
 from typing import Any
 
 from asyncz_queue.jobs import Job, set_current_job
@@ -36,12 +37,14 @@ class ThreadCall:
     Subclasses carry what their call needs in their own slots (one object per call).
     """
 
-    __slots__ = ("abandoned", "on_return", "returned")
+    __slots__ = ("abandoned", "on_return", "returned", "started")
 
     def __init__(self) -> None:
         self.abandoned = False
         self.returned = False
         self.on_return: Callable[[], None] | None = None
+        #: When a thread took the call (`time.monotonic()`); None while it waits for one.
+        self.started: float | None = None
 
     def run(self) -> Any:
         """The call itself, on a runner thread."""
@@ -158,6 +161,7 @@ class ThreadRunner:
                 return
             if not queued.pop(call, False):
                 continue  # withdrawn by `abandon()`
+            call.started = monotonic()
             try:
                 outcome = (call, call.run(), None)
             except BaseException as exc:  # handed to the loop, like any other outcome

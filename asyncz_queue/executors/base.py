@@ -15,6 +15,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -31,6 +32,10 @@ from asyncz_queue.jobs import Job, JobError, set_current_job
 from asyncz_queue.serializers import ref_to_callable
 
 logger = logging.getLogger("asyncz_queue.executors")
+
+#: Seconds between looks at a thread job whose timeout passed while it still waited for a
+#: thread (its time counts from when one takes it).
+QUEUED_RECHECK = 0.05
 
 #: Called once per submitted job: `(job, result, None)` or `(job, None, error)`.
 OnDone = Callable[[Job, Any, "JobError | None"], None]
@@ -309,6 +314,13 @@ class BaseExecutor(ABC):
         self._report(job, running.on_done, None if exc is not None else result, error)
 
     def _time_out(self, running: _ThreadJob, timeout: float) -> None:
+        # The attempt's time counts from when a thread took it, not while it waited for one.
+        loop = asyncio.get_running_loop()
+        started = running.started
+        left = QUEUED_RECHECK if started is None else started + timeout - time.monotonic()
+        if left > 0 and self._running.get(running.job.id) is running:
+            running.timer = loop.call_later(left, self._time_out, running, timeout)
+            return
         message = (
             f"the job did not finish within its timeout of {timeout} s; a thread cannot be "
             "stopped, so it keeps running until the function returns (its stop flag is set "

@@ -174,3 +174,16 @@ async def test_a_timeout_error_of_the_jobs_own_is_not_reported_as_its_timeout(al
         job = Job.from_func(jobfuncs.give_up_waiting, executor=alias, timeout=30)
         failed = await (await s.push(job)).wait(timeout=10)
     assert (failed.state, failed.error_type, failed.error) == (JobState.FAILED, "TimeoutError", "")
+
+
+async def test_a_plain_functions_timeout_counts_from_when_a_thread_takes_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from asyncz_queue.executors import asyncio as asyncio_executor
+
+    monkeypatch.setattr(asyncio_executor, "THREADS", 1)  # the second job waits for the first
+    async with AsyncIOScheduler(executors={"default": {"type": "asyncio"}}) as s:
+        first = await s.push(Job.from_func(jobfuncs.sleep, args=(0.6,)))
+        second = await s.push(Job.from_func(jobfuncs.sleep, args=(0.05,), timeout=0.4))
+        assert (await second.wait(timeout=10)).state is JobState.SUCCEEDED
+        assert (await first.wait(timeout=10)).state is JobState.SUCCEEDED
