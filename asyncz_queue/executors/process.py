@@ -322,7 +322,13 @@ class ProcessPoolExecutor(BaseExecutor):
                 ) from None
             child.jobs_done += 1
             replace = False
-            ok, value, replace = pickle.loads(raw)
+            try:
+                ok, value, replace = pickle.loads(raw)
+            except Exception as exc:  # pickled in the child, but cannot be rebuilt here
+                raise SerializationError(
+                    f"the outcome of the job came back from its worker process but cannot "
+                    f"be unpickled in this one: {type(exc).__name__}: {exc}"
+                ) from None
         finally:
             self._checkin(child, replace)
         if ok:

@@ -165,3 +165,14 @@ async def await_a_cancelled_task() -> None:
 async def give_up_waiting() -> None:
     """Fails with a `TimeoutError` of its own (an empty one, as asyncio raises)."""
     await asyncio.wait_for(asyncio.Event().wait(), 0.01)
+
+
+class NeedsTwo(Exception):
+    """Pickles, but cannot be rebuilt from its pickle (its `__init__` wants two arguments)."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+def result_that_cannot_be_rebuilt() -> NeedsTwo:
+    return NeedsTwo("a", "b")

@@ -170,6 +170,10 @@ async def test_results_and_arguments_that_cannot_be_pickled_fail_clearly(
     assert error.type_name == "asyncz_queue.exceptions.SerializationError"
     assert "cannot be sent to a worker process" in error.message
     assert await run(pool, Job.from_func(jobfuncs.add, args=(1, 1))) == 2
+    # Pickled in the child, but it cannot be unpickled here: not the job's own error.
+    error = await fail(pool, Job.from_func(jobfuncs.result_that_cannot_be_rebuilt))
+    assert error.type_name == "asyncz_queue.exceptions.SerializationError"
+    assert "cannot be unpickled in this one: TypeError" in error.message
 
 
 async def test_children_do_not_inherit_the_parents_open_connections() -> None:
