@@ -17,7 +17,7 @@ from typing import Any
 
 from asyncz_queue._cli_common import DSN_ENV, CommandError
 from asyncz_queue._options import MAX_SECONDS
-from asyncz_queue.jobs import JobState
+from asyncz_queue.jobs import INT32_MAX, JobState
 
 Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -70,7 +70,7 @@ def _at_least_zero(
 
 
 _seconds = _at_least_zero(float, "a number of seconds", MAX_SECONDS)
-_count = _at_least_zero(int, "a whole number")
+_count = _at_least_zero(int, "a whole number", INT32_MAX)
 
 
 def _store_options(nested: bool = False) -> argparse.ArgumentParser:

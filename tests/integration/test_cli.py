@@ -267,8 +267,12 @@ def test_bad_input_exits_non_zero_with_one_clear_line(args: list[str], expected:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["jobs", "--limit", "-3"], "argument --limit: expected a whole number >= 0, got '-3'"),
+        (["jobs", "--limit", "-3"], "argument --limit: expected a whole number >= 0 and at most"),
         (["jobs", "--limit", "many"], "argument --limit: expected a whole number, got 'many'"),
+        (
+            ["jobs", "--limit", "99999999999999999999"],
+            "argument --limit: expected a whole number >= 0 and at most 2147483647",
+        ),
         (["jobs", "prune", "--older-than", "-1"], "expected a number of seconds >= 0 and at"),
         (["jobs", "prune", "--older-than", "1e12"], "at most 315360000, got '1e12'"),
         (["jobs", "prune", "--older-than", "nan"], "expected a number of seconds >= 0 and at"),
