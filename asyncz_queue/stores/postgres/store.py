@@ -45,6 +45,9 @@ from asyncz_queue.stores.postgres.task_methods import TaskMethods
 
 logger = logging.getLogger("asyncz_queue.stores.postgres")
 
+#: How many claims whose replies were lost a store remembers, to take their jobs back.
+LOST_CLAIMS = 100
+
 #: How many expired jobs one rescue transaction handles.
 RESCUE_BATCH = 500
 #: From this many jobs on, a push of plain jobs (no task, no unique key) outside the caller's
@@ -442,7 +445,9 @@ class PostgresStore(TaskMethods, BaseStore):
         try:
             rows += await self._db.fetch(self._sql.ACQUIRE_JOBS, params, retry=False)
         except StoreUnavailableError:
-            self._lost_claims.append((worker_id, now, now + lease))
+            # The last ones only: while the server is away every round adds one, and a
+            # claim older than a lease is rescued anyway.
+            self._lost_claims = [*self._lost_claims[-LOST_CLAIMS:], (worker_id, now, now + lease)]
             raise
         order = {alias: i for i, alias in enumerate(aliases)}
         rows.sort(key=lambda row: (order[row[5]], row[6], row[16], row[27]))
