@@ -420,8 +420,22 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 asyncio.get_running_loop().create_task(self._refresh_waiters(event.job_id))
         elif kind == "cancel" and notification.payload and self._worker is not None:
             self._worker.stop_job(notification.payload["job_id"])
-        elif kind == "handoff" and notification.payload and self._worker is not None:
-            self._worker.take(store_name, notification.payload["job"])
+        elif kind == "handoff" and notification.payload:
+            job = notification.payload["job"]
+            if self._worker is not None:
+                self._worker.take(store_name, job)
+            else:  # the worker stopped (a shutdown): give it back at once, to run elsewhere
+                task = asyncio.get_running_loop().create_task(self._give_back(store_name, job))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+
+    async def _give_back(self, store_name: str, job: Job) -> None:
+        """Return a job handed over to this process unstarted (as pushed); one not given
+        back waits out its lease and is then claimed as if never handed over."""
+        try:
+            await self.stores[store_name].complete_jobs(self.identity, [job])
+        except Exception as exc:
+            logger.warning("could not give back job %s handed over at shutdown: %s", job.id, exc)
 
     def _wake(self, tasks: bool = False, jobs: bool = False) -> None:
         if tasks and self._firer is not None:

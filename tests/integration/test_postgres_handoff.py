@@ -391,6 +391,27 @@ async def test_a_paused_worker_gives_a_handed_job_back_and_runs_it_after_resume(
         assert (await pusher.get_job(ref.job_id)).attempts == 1
 
 
+async def test_a_job_handed_over_once_the_worker_stopped_is_given_back_at_once(
+    postgres_dsn: str,
+) -> None:
+    async with worker_and_pusher(postgres_dsn) as (spy, worker, pusher):
+        # The moment of a shutdown after the worker stopped and before the store withdraws
+        # its offers (the store still listens): the job must not wait out its lease.
+        stopped, worker._worker = worker._worker, None
+        try:
+            ref = await pusher.push(triple, 2)
+            with anyio.fail_after(5):
+                while not spy.handed:
+                    await asyncio.sleep(0.01)
+            with anyio.fail_after(5):
+                while (await pusher.get_job(ref.job_id)).state is not JobState.PENDING:
+                    await asyncio.sleep(0.01)
+            job = await pusher.get_job(ref.job_id)
+            assert (job.attempts, job.worker_id) == (0, None)
+        finally:
+            worker._worker = stopped
+
+
 @contextlib.asynccontextmanager
 async def own_role(dsn: str) -> AsyncIterator[str]:
     """A superuser role of its own (`dsn` as that role), so that a test can refuse its
