@@ -10,6 +10,7 @@ import pytest
 
 from asyncz_queue import AsyncIOScheduler, Job, JobState
 from asyncz_queue.events import SchedulerEvent, constants
+from asyncz_queue.exceptions import ConflictIdError
 from asyncz_queue.jobs import utcnow
 from asyncz_queue.stores.postgres import PostgresStore
 from asyncz_queue.triggers import DateTrigger
@@ -78,3 +79,22 @@ async def test_a_task_lease_whose_reply_was_lost_fires_its_run_time(
                 await asyncio.sleep(0.02)
     assert relay.lost == 1
     assert missed == [] and len(jobs) == 1 and jobs[0].scheduled_at == run_at
+
+
+async def test_a_task_added_whose_reply_was_lost_is_added_once_without_a_conflict(
+    relay: ReplyLoss, schema: str
+) -> None:
+    store = PostgresStore(relay.dsn, schema=schema, max_size=2)
+    async with AsyncIOScheduler(stores={"default": store}, role="scheduler") as scheduler:
+        relay.lose_reply_to(b"tasks (id, next_run_time, spec")  # the insert (INSERT_TASK)
+        await scheduler.add_task(f"{F}:echo", "interval", hours=1, args=[1], id="t")
+        assert relay.lost == 1
+        assert [t.id for t in await scheduler.get_tasks()] == ["t"]
+        other = PostgresStore(relay.dsn, schema=schema, max_size=1)
+        await other.start("other")
+        try:  # the id is taken for anyone else: a real conflict is still one
+            task = (await scheduler.get_task("t")).model_copy(update={"args": (2,)})
+            with pytest.raises(ConflictIdError):
+                await other.add_task(task)
+        finally:
+            await other.shutdown()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from asyncz_queue.exceptions import ConflictIdError, TaskLookupError
+from asyncz_queue.exceptions import ConflictIdError, StoreUnavailableError, TaskLookupError
 from asyncz_queue.jobs import Job
 from asyncz_queue.stores.base import FireResult, Notification
 from asyncz_queue.stores.postgres.channel import JOBS, TASKS
@@ -67,11 +67,24 @@ class TaskMethods:
 
     async def add_task(self, task: Task, replace_existing: bool = False) -> None:
         params = self._codec.task_params(task) | self._wake(self._wake_tasks)
-        query = self._sql.UPSERT_TASK if replace_existing else self._sql.INSERT_TASK
-        # Not retried: a retry after a commit whose reply was lost would report a conflict.
-        if not await self._db.fetch(query, params, retry=replace_existing):
+        if replace_existing:
+            await self._db.fetch(self._sql.UPSERT_TASK, params)
+        elif not await self._insert_task(task, params):
             raise ConflictIdError(task.id)
         self.notify(TASKS)
+
+    async def _insert_task(self, task: Task, params: dict[str, Any]) -> bool:
+        """Insert `task`; False when its id is taken. Not retried blind: after a commit
+        whose reply was lost, the retry would find its own task and call it a conflict."""
+        try:
+            return bool(await self._db.fetch(self._sql.INSERT_TASK, params, retry=False))
+        except StoreUnavailableError:
+            rows = await self._db.fetch(self._sql.GET_TASK, {"id": task.id})
+            if not rows:  # it did not get in: once more
+                return bool(await self._db.fetch(self._sql.INSERT_TASK, params, retry=False))
+            # Ours, when the stored task is the one sent: then the insert did commit.
+            stored = self._codec.task_params(self._codec.decode_task(rows[0]))
+            return stored == self._codec.task_params(task)
 
     async def update_task(self, task: Task) -> None:
         params = self._codec.task_params(task) | self._wake(self._wake_tasks)
