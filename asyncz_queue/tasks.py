@@ -64,7 +64,13 @@ class Task(BaseModel):
     retry_backoff_max: float = Field(default=300.0, ge=0, le=MAX_BACKOFF)
     timeout: float | None = Field(default=None, gt=0)
 
-    _aware = field_validator("next_run_time")(require_aware)
+    @field_validator("next_run_time")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # Kept in UTC: stores order and compare run times, and two times of one zone compare
+        # by wall time (an hour repeated at a DST change would fire out of order).
+        moment = require_aware(value)
+        return None if moment is None else moment.astimezone(UTC)
 
     @property
     def paused(self) -> bool:
@@ -129,8 +135,15 @@ def plan_fire(task: Task, now: datetime, timezone: tzinfo) -> FirePlan:
     # The usual case: exactly one run time is due.
     grace = task.mistrigger_grace_time
     if grace is not None and (now - run_time).total_seconds() > grace:
-        return FirePlan([], [run_time], following)
-    return FirePlan([run_time], [], following)
+        return FirePlan([], [run_time], _utc(following))
+    return FirePlan([run_time], [], _utc(following))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A next run time as stored (see `Task.next_run_time`): in UTC."""
+    if moment is None or moment.tzinfo is UTC:
+        return moment
+    return moment.astimezone(UTC)
 
 
 def _plan_catch_up(task: Task, now: datetime, timezone: tzinfo, due: list[datetime]) -> FirePlan:
@@ -145,7 +158,7 @@ def _plan_catch_up(task: Task, now: datetime, timezone: tzinfo, due: list[dateti
             run_time = trigger.get_next_trigger_time(timezone, None, now + _EPSILON)
             break
         run_time = trigger.get_next_trigger_time(timezone, run_time, now)
-    plan = FirePlan(next_run_time=run_time)
+    plan = FirePlan(next_run_time=_utc(run_time))
     grace = task.mistrigger_grace_time
     if task.coalesce:
         due = due[-1:]

@@ -13,7 +13,7 @@ import math
 import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 
 from asyncz_queue.exceptions import AsynczQueueError, UnknownAliasError
@@ -132,15 +132,26 @@ def check_jitter(jitter: float | None) -> float | None:
     return jitter or None
 
 
-def apply_jitter(fire_time: datetime, jitter: float | None) -> datetime:
-    """Add a random delay in `[0, jitter]` seconds (non-deterministic by design); none when
-    the delay would reach past the last datetime."""
+def apply_jitter(
+    fire_time: datetime, jitter: float | None, end: datetime | None = None
+) -> datetime:
+    """Add a random delay in `[0, jitter]` seconds (non-deterministic by design), never past
+    `end` (a trigger's `end_at`); none when the delay would reach past the last datetime."""
     if not jitter:
         return fire_time
+    if end is not None:
+        jitter = min(jitter, max((end - fire_time).total_seconds(), 0.0))
     try:
         return fire_time + timedelta(seconds=random.uniform(0, jitter))
     except OverflowError:
         return fire_time
+
+
+def instant(moment: datetime) -> datetime:
+    """`moment` in UTC, for comparing: two datetimes of one zone compare by wall time, their
+    `fold` ignored, so within an hour repeated at a DST change the later instant can compare
+    as the earlier (01:15 EST, the second pass, before 01:45 EDT)."""
+    return moment.astimezone(UTC)
 
 
 def reject_unknown(data: Mapping[str, Any], allowed: frozenset[str], alias: str) -> None:

@@ -11,6 +11,7 @@ from asyncz_queue.triggers.base import (
     InvalidTriggerError,
     apply_jitter,
     check_jitter,
+    instant,
     reject_unknown,
     trigger_from_dict,
 )
@@ -92,14 +93,16 @@ class AndTrigger(_CombiningTrigger):
             times: list[datetime] = [time for time in proposed if time is not None]
             if len(times) < len(proposed):
                 return None
-            bound = max(times)
-            if min(times) == bound:
+            # Compared as instants (UTC): in a repeated hour, wall times of one zone mislead.
+            instants = [instant(time) for time in times]
+            bound = max(instants)
+            if min(instants) == bound:
                 return apply_jitter(times[0], self.jitter)
             proposed = [
-                time if time == bound else part.get_next_trigger_time(timezone, None, bound)
-                for part, time in zip(self.triggers, times, strict=True)
+                time if moment == bound else part.get_next_trigger_time(timezone, None, bound)
+                for part, time, moment in zip(self.triggers, times, instants, strict=True)
             ]
-            if any(time is not None and time < bound for time in proposed):
+            if any(time is not None and instant(time) < bound for time in proposed):
                 return None
         return None
 
@@ -124,7 +127,7 @@ class OrTrigger(_CombiningTrigger):
         earliest: datetime | None = None
         for part in self.triggers:
             time = part.get_next_trigger_time(timezone, previous_time, now)
-            if time is not None and (earliest is None or time < earliest):
+            if time is not None and (earliest is None or instant(time) < instant(earliest)):
                 earliest = time
         if earliest is None:
             return None

@@ -13,7 +13,7 @@ from asyncz_queue.triggers._tz import (
     timezone_key,
     to_aware,
 )
-from asyncz_queue.triggers.base import BaseTrigger, reject_unknown
+from asyncz_queue.triggers.base import BaseTrigger, instant, reject_unknown
 
 
 class DateTrigger(BaseTrigger):
@@ -56,7 +56,7 @@ class DateTrigger(BaseTrigger):
     ) -> datetime | None:
         """Return `run_at` (aware) unless `previous_time` is at or after it (then None)."""
         run_at = self._aware if self._aware is not None else to_aware(self.run_at, timezone)
-        if previous_time is not None and previous_time >= run_at:
+        if previous_time is not None and instant(previous_time) >= instant(run_at):
             return None
         return run_at
 

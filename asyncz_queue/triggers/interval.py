@@ -147,20 +147,20 @@ class IntervalTrigger(BaseTrigger):
         if previous_time is None:
             if now is None:
                 now = datetime.now(UTC)
-            elapsed = now - start
+            elapsed = to_aware(now, self.timezone or timezone) - start
             steps = -(-elapsed // interval) if elapsed > timedelta(0) else 0
         else:
             elapsed = previous_time - start
             steps = elapsed // interval + 1 if elapsed >= timedelta(0) else 0
         try:
             fire_time = start + interval * steps
+            if end is not None and fire_time > end:
+                return None
+            fire_time = fire_time.astimezone(self.timezone or timezone)
         except OverflowError:
             return None  # past the last date (9999-12-31): the trigger is done
-        if end is not None and fire_time > end:
-            return None
-        fire_time = fire_time.astimezone(self.timezone or timezone)
         if self.jitter:
-            return apply_jitter(fire_time, self.jitter)
+            return apply_jitter(fire_time, self.jitter, end)
         return fire_time
 
     def to_dict(self) -> dict[str, Any]:

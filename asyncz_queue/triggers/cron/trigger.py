@@ -22,6 +22,7 @@ from asyncz_queue.triggers.base import (
     InvalidTriggerError,
     apply_jitter,
     check_jitter,
+    instant,
     reject_unknown,
 )
 from asyncz_queue.triggers.cron.crontab import crontab_fields
@@ -167,7 +168,10 @@ class CronTrigger(BaseTrigger):
         """Return the first matching instant after `previous_time` (or at/after `now`)."""
         tz = self.timezone or timezone
         if previous_time is None:
-            after = (now if now is not None else datetime.now(tz)) - _MICROSECOND
+            # In UTC: subtracting from a local time would drop its `fold` and move it from
+            # the second pass of a repeated hour back into the first.
+            after = instant(to_aware(now, tz) if now is not None else datetime.now(UTC))
+            after -= _MICROSECOND
         else:
             after = previous_time
         if self.start_at is not None or self.end_at is not None:
@@ -180,7 +184,7 @@ class CronTrigger(BaseTrigger):
         if fire_time is None or (end is not None and fire_time > end):
             return None
         if self.jitter:
-            return apply_jitter(fire_time, self.jitter)
+            return apply_jitter(fire_time, self.jitter, end)
         return fire_time
 
     def _next_after(self, after: datetime, tz: tzinfo) -> datetime | None:
