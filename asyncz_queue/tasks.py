@@ -150,16 +150,17 @@ def _plan_catch_up(task: Task, now: datetime, timezone: tzinfo, due: list[dateti
     """`plan_fire` for a task with several run times due (it was late): `due` holds the
     first ones; walk to the present, then apply coalesce and the grace time to each."""
     trigger = task.trigger
+    grace = task.mistrigger_grace_time
     run_time: datetime | None = trigger.get_next_trigger_time(timezone, due[-1], now)
     while run_time is not None and run_time <= now:
         due.append(run_time)
         if len(due) >= MAX_CATCH_UP:
             # A tiny interval after a long outage: jump to the present instead of walking.
+            due += _within_grace(trigger, timezone, now, grace, due[-1])
             run_time = trigger.get_next_trigger_time(timezone, None, now + _EPSILON)
             break
         run_time = trigger.get_next_trigger_time(timezone, run_time, now)
     plan = FirePlan(next_run_time=_utc(run_time))
-    grace = task.mistrigger_grace_time
     if task.coalesce:
         due = due[-1:]
     for run_time in due:
@@ -171,3 +172,26 @@ def _plan_catch_up(task: Task, now: datetime, timezone: tzinfo, due: list[dateti
 
 
 _EPSILON = timedelta(microseconds=1)
+
+
+def _within_grace(
+    trigger: BaseTrigger, timezone: tzinfo, now: datetime, grace: float | None, last: datetime
+) -> list[datetime]:
+    """The run times after `last` still within the grace time of `now` (at most
+    MAX_CATCH_UP): a catch-up cut short at `last` skips the rest, but not these, which may
+    still run (the latest of them, when coalescing)."""
+    if grace is None:
+        return []  # every run time is on time: `last` will do
+    try:
+        since = now - timedelta(seconds=grace)
+    except OverflowError:
+        since = last  # a grace time reaching before the first date
+    if since > last:
+        recent = trigger.get_next_trigger_time(timezone, None, since)
+    else:
+        recent = trigger.get_next_trigger_time(timezone, last, now)
+    found: list[datetime] = []
+    while recent is not None and recent <= now and len(found) < MAX_CATCH_UP:
+        found.append(recent)
+        recent = trigger.get_next_trigger_time(timezone, recent, now)
+    return found

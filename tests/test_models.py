@@ -240,6 +240,16 @@ def test_long_outage_with_tiny_interval_does_not_walk_every_run_time() -> None:
     )
 
 
+def test_a_coalesced_task_runs_once_after_an_outage_longer_than_the_catch_up() -> None:
+    # 2,000 run times were due: the walk stops at 1,000, but the latest one is on time.
+    trigger = IntervalTrigger(seconds=1, start_at=T0)
+    task = Task(id="t", fn=FN, trigger=trigger, next_run_time=T0, mistrigger_grace_time=1)
+    now = T0 + timedelta(seconds=2000)
+    plan = plan_fire(task, now, UTC)
+    assert plan.run_times == [now]
+    assert plan.missed == [] and plan.next_run_time == now + timedelta(seconds=1)
+
+
 def test_not_yet_due_task_fires_nothing() -> None:
     plan = plan_fire(interval_task(), T0 - timedelta(seconds=1), UTC)
     assert plan.run_times == [] and plan.next_run_time == T0
