@@ -143,15 +143,20 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 self._open_stores.add(name)
                 stack.callback(self._open_stores.discard, name)
             stack.callback(self.broker.close)
+            # The exit stack unwinds in reverse: `running` turns False only once the jobs
+            # have finished, and lease renewal (housekeeping) goes on while a shutdown waits
+            # for them; the other loops stop first.
+            self._running = True
+            stack.callback(setattr, self, "_running", False)
             if self.works:
                 for executor in self.executors.values():
                     await executor.start()
                 self._worker = Worker(self)
                 for executor in self.executors.values():
                     executor.on_capacity = self._worker.wakeup.set
+                housekeeping = asyncio.create_task(self._worker.housekeeping_loop())
+                stack.push_async_callback(_cancel, housekeeping)
                 stack.push_async_callback(self._stop_worker)
-            self._running = True
-            stack.callback(setattr, self, "_running", False)
             await self._add_pending_tasks()
             await self._heartbeat()
             tasks = [self.run_loop("heartbeat", self._heartbeat)]
@@ -159,11 +164,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
                 self._firer = Firer(self)
                 tasks.append(self._firer.run())
             if self._worker is not None:
-                tasks += [
-                    self._worker.run(),
-                    self._worker.flush_loop(),
-                    self._worker.housekeeping_loop(),
-                ]
+                tasks += [self._worker.run(), self._worker.flush_loop()]
             for coro in tasks:
                 stack.push_async_callback(_cancel, asyncio.create_task(coro))
             self._stack = stack.pop_all()

@@ -76,3 +76,29 @@ async def test_one_housekeeping_round_prunes_a_backlog_larger_than_a_batch(
         assert worker is not None
         await worker.housekeeping(utcnow() + timedelta(hours=2))
         assert await scheduler.get_jobs(limit=100) == []
+
+
+async def test_a_graceful_shutdown_keeps_the_leases_of_the_jobs_it_waits_for() -> None:
+    # Two schedulers on one store: while A's shutdown waits for its job, B must not rescue
+    # the job as lost (A's housekeeping renews its lease), and A still counts as running.
+    store = MemoryStore()
+    a = AsyncIOScheduler(stores={"default": store}, lease_seconds=0.6, identity="a")
+    b = AsyncIOScheduler(
+        stores={"default": store}, lease_seconds=0.6, identity="b", role="scheduler"
+    )
+    await a.start()
+    async with b:
+        ref = await a.push("tests.schedulers.funcs:sleep_for", 2)
+        async with asyncio.timeout(10):
+            while (await ref.get()).state is not JobState.RUNNING:
+                await asyncio.sleep(0.01)
+        stopping = asyncio.ensure_future(a.shutdown(wait=True))
+        await asyncio.sleep(0.1)
+        assert a.running  # until the shutdown is done
+        async with asyncio.timeout(10):
+            while not stopping.done():  # rescue rounds of another process meanwhile
+                assert not await store.rescue_jobs(utcnow())
+                await asyncio.sleep(0.05)
+        assert not a.running
+        job = await ref.get()
+    assert (job.state, job.attempts) == (JobState.SUCCEEDED, 1)
