@@ -43,7 +43,7 @@ def load_scheduler(spec: str) -> AsyncIOScheduler:
     except ModuleNotFoundError as exc:
         if exc.name and (module_name + ".").startswith(exc.name + "."):
             raise CommandError(
-                f"cannot import {module_name!r}: no module named {exc.name!r}"
+                f"cannot import {module_name!r}: no module named {exc.name!r}", 2
             ) from None
         raise CommandError(f"importing {module_name!r} failed: {one_line(exc)}") from None
     except Exception as exc:
@@ -53,7 +53,7 @@ def load_scheduler(spec: str) -> AsyncIOScheduler:
         try:
             found = getattr(found, part)
         except AttributeError:
-            raise CommandError(f"{module_name!r} has no attribute {attribute!r}") from None
+            raise CommandError(f"{module_name!r} has no attribute {attribute!r}", 2) from None
     if not isinstance(found, AsyncIOScheduler):
         kind = f"class {found.__name__}" if isinstance(found, type) else type(found).__name__
         raise CommandError(f"{spec!r} is a {kind}, not an AsyncIOScheduler", 2)

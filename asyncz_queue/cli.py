@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the memory-store demo (about 10 seconds)")
-    demo.add_argument("--seconds", type=float, default=10.0, help="how long to run")
+    demo.add_argument("--seconds", type=_seconds, default=10.0, help="how long to run")
     demo.set_defaults(handler=_demo)
     _add_worker(commands)
     _add_inspection(commands)

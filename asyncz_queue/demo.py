@@ -93,8 +93,8 @@ async def run_demo(seconds: float = 10.0, out: TextIO | None = None) -> Counter[
             labels[job.id] = f"{name}({job.args[0]!r}, priority={job.priority})"
         refs = await scheduler.push_many(jobs)
         await scheduler.resume()
-        for ref in refs:
-            await ref.wait(timeout=seconds)
+        for ref in refs:  # they take well under a second; a short demo still waits for them
+            await ref.wait(timeout=max(seconds, 10.0))
         await asyncio.sleep(max(seconds - (time.monotonic() - _started), 0))
     print("\nsummary (events by kind):", file=stream)
     for name, count in sorted(counts.items()):

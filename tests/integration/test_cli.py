@@ -434,3 +434,24 @@ def test_wrong_database_details_fail_with_one_line(
         assert done.returncode == 1, done
         assert done.stderr.count("\n") == 1 and expected in done.stderr, done.stderr
         assert "not-the-password" not in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["worker", "nosuch.module:app"],
+        ["worker", "tests.integration.cli_app:missing"],
+        ["demo", "--seconds", "nan"],
+        ["demo", "--seconds", "-1"],
+    ],
+)
+def test_a_wrong_app_or_demo_duration_is_bad_input(args: list[str]) -> None:
+    done = run_cli(*args)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.strip()
+
+
+def test_a_demo_of_no_seconds_runs_its_jobs_and_exits_cleanly() -> None:
+    done = run_cli("demo", "--seconds", "0")
+    assert done.returncode == 0, done.stderr
+    assert "summary (events by kind)" in done.stdout
