@@ -46,8 +46,9 @@ def wrap_asgi(
     return SchedulerLifespan(scheduler, app, handle_lifespan=handle_lifespan, wait=wait)
 
 
-class _StartupFailed(Exception):
-    """Ends the wrapped app's lifespan after the scheduler failed to start."""
+class _StartupFailed(RuntimeError):
+    """Raised from the lifespan after `lifespan.startup.failed` was sent, as Starlette does:
+    test clients (Starlette's `TestClient`, asgi-lifespan) raise it at once, servers log."""
 
 
 class SchedulerLifespan:
@@ -119,7 +120,7 @@ class SchedulerLifespan:
                 error = await self._start()
                 if error is not None:
                     await send({"type": "lifespan.startup.failed", "message": error})
-                    return
+                    raise _StartupFailed(error)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 error = await self._stop()
@@ -131,7 +132,7 @@ class SchedulerLifespan:
 
     async def _forward_lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the lifespan to the app, starting and stopping the scheduler around it."""
-        failed = False
+        failed: str | None = None  # why the scheduler did not start
 
         async def receive_wrapper() -> Message:
             nonlocal failed
@@ -139,7 +140,7 @@ class SchedulerLifespan:
             if message["type"] == "lifespan.startup":
                 error = await self._start()
                 if error is not None:
-                    failed = True
+                    failed = error
                     await send({"type": "lifespan.startup.failed", "message": error})
                     raise _StartupFailed(error)
             return message
@@ -159,7 +160,8 @@ class SchedulerLifespan:
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         except Exception:
-            if not failed:  # after a failed start, whatever the app raised is our doing
+            if failed is None:
                 raise
+            raise _StartupFailed(failed) from None  # whatever the app raised, it was this
         finally:
             await self._stop()  # the app's lifespan ended early (or raised)

@@ -169,6 +169,33 @@ async def test_failed_start_reports_startup_failed_with_the_reason(handle_lifesp
     assert not scheduler.running
 
 
+@pytest.mark.parametrize("handle_lifespan", [False, True])
+async def test_asgi_lifespan_raises_the_reason_at_once_when_the_scheduler_cannot_start(
+    handle_lifespan: bool,
+) -> None:
+    scheduler = AsyncIOScheduler(stores={"default": UnreachableStore()})
+    app = scheduler.asgi(Starlette(), handle_lifespan=handle_lifespan)
+    with pytest.raises(Exception, match=r"db\.example:5432 is unreachable"):
+        async with LifespanManager(app, startup_timeout=5):
+            pass
+
+
+@pytest.mark.parametrize("handle_lifespan", [False, True])
+def test_starlettes_test_client_refuses_to_start_when_the_scheduler_cannot(
+    handle_lifespan: bool,
+) -> None:
+    from fastapi import FastAPI
+    from starlette.testclient import TestClient
+
+    scheduler = AsyncIOScheduler(stores={"default": UnreachableStore()})
+    app = scheduler.asgi(FastAPI(), handle_lifespan=handle_lifespan)
+    entered = []
+    with pytest.raises(RuntimeError, match=r"db\.example:5432 is unreachable"):  # noqa: SIM117
+        with TestClient(app):
+            entered.append(True)
+    assert entered == []
+
+
 def test_uvicorn_refuses_to_start_when_the_scheduler_cannot() -> None:
     server = subprocess.run(
         [sys.executable, "-m", "uvicorn", "tests.integration.asgi_apps:app", "--port", "0"],
