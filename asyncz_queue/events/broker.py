@@ -116,7 +116,7 @@ class EventBroker:
         mask = 0
         for _, listener_mask, _ in self._listeners:
             mask |= listener_mask
-        for subscription in self._subscriptions:
+        for subscription in list(self._subscriptions):  # one may end (GC) while we loop
             mask |= subscription.mask
         if mask != self._mask:
             self._mask = mask
@@ -183,7 +183,7 @@ class EventBroker:
                 task.set_name(f"listener {callback!r} on {event.name}")
                 self._pending.add(task)
                 task.add_done_callback(self._pending.discard)
-        for subscription in self._subscriptions:
+        for subscription in list(self._subscriptions):  # one may end (GC) while we loop
             if subscription.mask & code:
                 subscription.put(event)
 
@@ -222,5 +222,5 @@ class EventBroker:
 
     def close(self) -> None:
         """End every `subscribe()` iterator after the events already queued."""
-        for subscription in self._subscriptions:
+        for subscription in list(self._subscriptions):  # one may end (GC) while we loop
             subscription.put(None)
