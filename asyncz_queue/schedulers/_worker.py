@@ -141,11 +141,16 @@ class Worker:
         if len(self._handed) > HANDED_MEMORY:
             del self._handed[next(iter(self._handed))]
         executor = scheduler.executors.get(job.executor)
-        if not scheduler.dispatching or executor is None or executor.free_slots <= 0:
+        now = utcnow()
+        # Heard late (this process was stopped or stalled): with less than half its lease
+        # left, the store may have rescued the job, and another worker may run it already.
+        late = job.lease_until is not None and (
+            (job.lease_until - now).total_seconds() < scheduler.lease_seconds / 2
+        )
+        if late or not scheduler.dispatching or executor is None or executor.free_slots <= 0:
             self._origin[job.id] = store_name
             self._record(job.id, job)
             return
-        now = utcnow()
         lease_until = now + timedelta(seconds=scheduler.lease_seconds)
         claimed = job.claimed(scheduler.identity, now, lease_until)
         self._start(store_name, claimed, now, scheduler.wants(constants.JOB_STARTED, store_name))

@@ -483,3 +483,24 @@ async def test_a_job_handed_over_is_announced_to_every_process_but_wakes_no_othe
             ("jobs", None),
             ("event", waiting.id),
         ]
+
+
+async def test_a_hand_over_heard_too_late_to_be_safe_is_given_back_not_run(
+    postgres_dsn: str,
+) -> None:
+    started: list[str | None] = []
+    async with worker_and_pusher(postgres_dsn) as (spy, worker, pusher):
+        worker.add_listener(lambda event: started.append(event.job_id), JOB_STARTED)
+        await worker.pause()  # the first hand-over is given back and waits
+        ref = await pusher.push(triple, 3)
+        with anyio.fail_after(5):
+            while not spy.handed:
+                await asyncio.sleep(0.01)
+        [handed] = spy.handed
+        await worker.resume()
+        # The same hand-over heard again long after it was sent (the process was stopped):
+        # by then the store may have rescued the job for another worker, so it is not run.
+        stale = handed.evolve(id=handed.id + "-late", lease_until=utcnow())
+        worker._worker.take("default", stale)  # type: ignore[union-attr]
+        assert (await ref.wait(timeout=10)).result == 9  # the real one runs, claimed
+        assert stale.id not in started and started == [ref.job_id]
