@@ -69,8 +69,7 @@ class Task(BaseModel):
     def _in_utc(cls, value: datetime | None) -> datetime | None:
         # Kept in UTC: stores order and compare run times, and two times of one zone compare
         # by wall time (an hour repeated at a DST change would fire out of order).
-        moment = require_aware(value)
-        return None if moment is None else moment.astimezone(UTC)
+        return _utc(require_aware(value))
 
     @property
     def paused(self) -> bool:
@@ -140,7 +139,7 @@ def plan_fire(task: Task, now: datetime, timezone: tzinfo) -> FirePlan:
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    """A next run time as stored (see `Task.next_run_time`): in UTC."""
+    """A run time as tasks keep it (see `Task.next_run_time`): in UTC."""
     if moment is None or moment.tzinfo is UTC:
         return moment
     return moment.astimezone(UTC)

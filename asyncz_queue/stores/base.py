@@ -51,7 +51,8 @@ class FireResult:
     """What the fire loop decided for one acquired task.
 
     `jobs` are inserted (a job whose `(task_id, scheduled_at)` already exists is ignored),
-    then the task's `next_run_time` is set, or the task is deleted when it is None.
+    then the task's `next_run_time` is set, or the task is deleted when it is None. It is in
+    UTC, as a task's is (`plan_fire` gives it so): stores order run times by it.
     """
 
     task: Task

@@ -63,10 +63,6 @@ class MemoryStore(BaseStore):
     # ---- tasks -----------------------------------------------------------------------
 
     def _index_task(self, task: Task) -> None:
-        next_run_time = task.next_run_time
-        if next_run_time is not None and next_run_time.tzinfo is not UTC:
-            # In UTC, as a validated task has it: the heap compares them (see `Task`).
-            task = task.model_copy(update={"next_run_time": next_run_time.astimezone(UTC)})
         self._tasks[task.id] = task
         if task.next_run_time is not None:
             heapq.heappush(self._due, (task.next_run_time, next(self._seq), task.id))
