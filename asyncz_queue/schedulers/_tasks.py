@@ -6,9 +6,9 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncz_queue.events import TaskEvent, constants
 from asyncz_queue.exceptions import ConflictIdError, TaskLookupError
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 
 logger = logging.getLogger("asyncz_queue.scheduler")
+
+T = TypeVar("T")
 
 
 class _Undefined:
@@ -207,24 +209,20 @@ class TaskAPI:
             ref = callable_to_ref(fn, verify=False)
             values = self._task_values(ref, trigger, _verify=False, **options)
             if self.running:
-                task = asyncio.get_running_loop().create_task(
-                    self._store_task(values, replace_existing)
-                )
-                self._background.add(task)
-                task.add_done_callback(functools.partial(self._decorated, values["id"]))
+                task = self._in_background(self._store_task(values, replace_existing))
+                task.add_done_callback(functools.partial(_log_refused, values["id"]))
             else:
                 self._add_pending(values, replace_existing)
             return fn
 
         return decorate
 
-    def _decorated(self, task_id: str, stored: asyncio.Task[Task]) -> None:
-        self._background.discard(stored)
-        if not stored.cancelled() and (error := stored.exception()) is not None:
-            logger.error(
-                "could not add the task %r of a @scheduler.task decorator: %s",
-                task_id, error, exc_info=error,
-            )  # fmt: skip
+    def _in_background(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Run `work` as an asyncio task this scheduler holds on to until it ends."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     def _task_event(self, code: int, task_id: str | None, store: str) -> None:
         if not self.wants(code, store):
@@ -361,6 +359,15 @@ class TaskAPI:
         if task.next_run_time is None:
             return []
         return preview_fire_times(task.trigger, self.timezone, count, now=task.next_run_time)
+
+
+def _log_refused(task_id: str, stored: asyncio.Task[Task]) -> None:
+    """Log the error of a task a decorator could not store (nobody awaits it)."""
+    if not stored.cancelled() and (error := stored.exception()) is not None:
+        logger.error(
+            "could not add the task %r of a @scheduler.task decorator: %s",
+            task_id, error, exc_info=error,
+        )  # fmt: skip
 
 
 def _pending_task(values: dict[str, Any]) -> Task:

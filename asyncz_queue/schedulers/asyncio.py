@@ -199,9 +199,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
     def _listeners_changed(self) -> None:
         """Tell the stores at once what this process listens for now (see `_heartbeat`)."""
         if self._running and not self._stopping:
-            task = asyncio.get_running_loop().create_task(self._beat_now())
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self._beat_now())
 
     async def _beat_now(self) -> None:
         try:
@@ -426,9 +424,7 @@ class AsyncIOScheduler(TaskAPI, JobAPI):
             if self._worker is not None:
                 self._worker.take(store_name, job)
             else:  # the worker stopped (a shutdown): give it back at once, to run elsewhere
-                task = asyncio.get_running_loop().create_task(self._give_back(store_name, job))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._in_background(self._give_back(store_name, job))
 
     async def _give_back(self, store_name: str, job: Job) -> None:
         """Return a job handed over to this process unstarted (as pushed); one not given
