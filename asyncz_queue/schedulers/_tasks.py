@@ -289,8 +289,9 @@ class TaskAPI:
         index = self._pending_index(task_id, store)
         if index is not None:  # added before start(): stored with its changes at start()
             values, replace_existing = self._pending_tasks[index]
-            updated = _pending_task({**values, **changes})
-            self._pending_tasks[index] = ({**values, **changes}, replace_existing)
+            values = {**values, **changes}
+            updated = _pending_task(values)
+            self._pending_tasks[index] = (values, replace_existing)
             self._task_event(constants.TASK_MODIFIED, updated.id, updated.store)
             return updated
         updated = Task.model_validate({**task.model_dump(), "trigger": task.trigger, **changes})

@@ -84,7 +84,7 @@ class TaskMethods:
                 return bool(await self._db.fetch(self._sql.INSERT_TASK, params, retry=False))
             # Ours, when the stored task is the one sent: then the insert did commit.
             stored = self._codec.task_params(self._codec.decode_task(rows[0]))
-            return stored == self._codec.task_params(task)
+            return stored.items() <= params.items()
 
     async def update_task(self, task: Task) -> None:
         params = self._codec.task_params(task) | self._wake(self._wake_tasks)
