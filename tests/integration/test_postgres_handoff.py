@@ -379,9 +379,7 @@ async def test_a_paused_worker_gives_a_handed_job_back_and_runs_it_after_resume(
     async with worker_and_pusher(postgres_dsn) as (spy, worker, pusher):
         await worker.pause()
         ref = await pusher.push(triple, 2)
-        with anyio.fail_after(5):
-            while not spy.handed:
-                await asyncio.sleep(0.01)
+        await wait_for(spy.handed)
         with anyio.fail_after(5):
             while (await pusher.get_job(ref.job_id)).state is not JobState.PENDING:
                 await asyncio.sleep(0.01)
@@ -400,9 +398,7 @@ async def test_a_job_handed_over_once_the_worker_stopped_is_given_back_at_once(
         stopped, worker._worker = worker._worker, None
         try:
             ref = await pusher.push(triple, 2)
-            with anyio.fail_after(5):
-                while not spy.handed:
-                    await asyncio.sleep(0.01)
+            await wait_for(spy.handed)
             with anyio.fail_after(5):
                 while (await pusher.get_job(ref.job_id)).state is not JobState.PENDING:
                     await asyncio.sleep(0.01)
@@ -493,9 +489,7 @@ async def test_a_hand_over_heard_too_late_to_be_safe_is_given_back_not_run(
         worker.add_listener(lambda event: started.append(event.job_id), JOB_STARTED)
         await worker.pause()  # the first hand-over is given back and waits
         ref = await pusher.push(triple, 3)
-        with anyio.fail_after(5):
-            while not spy.handed:
-                await asyncio.sleep(0.01)
+        await wait_for(spy.handed)
         [handed] = spy.handed
         await worker.resume()
         # The same hand-over heard again long after it was sent (the process was stopped):
